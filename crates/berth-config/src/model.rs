@@ -1,0 +1,406 @@
+//! The typed configuration: only what Berth uses, with Distribution's defaults.
+//!
+//! Field names are the YAML keys. Everything here can be built in code for tests
+//! (`Config::default()` is `registry:2` started with no configuration file).
+
+use crate::duration;
+use crate::error::ConfigError;
+use crate::values::split_host_port;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Configuration format version; Distribution knows only "0.1".
+    pub version: String,
+    pub log: Log,
+    pub http: Http,
+    pub storage: Storage,
+    pub validation: Validation,
+    pub catalog: Catalog,
+    /// Berth's own settings.
+    pub berth: Berth,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: "0.1".into(),
+            log: Log::default(),
+            http: Http::default(),
+            storage: Storage::default(),
+            validation: Validation::default(),
+            catalog: Catalog::default(),
+            berth: Berth::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The metadata database file: `berth.database.path`, else
+    /// `<storage.filesystem.rootdirectory>/berth/metadata.sqlite`.
+    pub fn database_path(&self) -> PathBuf {
+        self.berth
+            .database
+            .path
+            .clone()
+            .unwrap_or_else(|| self.storage.filesystem.rootdirectory.join("berth").join("metadata.sqlite"))
+    }
+}
+
+/// Log level (`log.level`, or the deprecated top-level `loglevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+}
+
+/// Log line format (`log.formatter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormatter {
+    #[default]
+    Text,
+    Json,
+    Logstash,
+}
+
+/// `log`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    pub level: LogLevel,
+    pub formatter: LogFormatter,
+    /// Static fields added to every log line.
+    pub fields: BTreeMap<String, String>,
+    pub accesslog: AccessLog,
+}
+
+/// `log.accesslog`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessLog {
+    /// Turns the per-request access log off.
+    pub disabled: bool,
+}
+
+/// `http.net`: only TCP for now (a unix socket is refused at load time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Net {
+    #[default]
+    Tcp,
+}
+
+/// A value that must not be printed: `Debug` shows `********`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the code that signs with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+/// `http`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Listen address, `HOST:PORT` or `:PORT` (all interfaces). See [`Http::socket_addr`].
+    pub addr: String,
+    pub net: Net,
+    /// Path prefix before `/v2/`, with leading and trailing slash (`/my/nested/registry/`).
+    pub prefix: String,
+    /// Absolute external URL used to build `Location` headers; otherwise taken from requests.
+    pub host: Option<String>,
+    /// Return relative URLs in `Location` headers.
+    pub relativeurls: bool,
+    /// Key that signs upload state kept by clients. Generated at start when absent; must be
+    /// the same on every replica behind a load balancer.
+    pub secret: Option<Secret>,
+    /// Extra response headers: name to list of values.
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// How long to let connections drain on SIGTERM; zero means stop at once.
+    #[serde(with = "duration::go")]
+    pub draintimeout: Duration,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            addr: ":5000".into(),
+            net: Net::Tcp,
+            prefix: String::new(),
+            host: None,
+            relativeurls: false,
+            secret: None,
+            headers: BTreeMap::new(),
+            draintimeout: Duration::ZERO,
+        }
+    }
+}
+
+impl Http {
+    /// The socket to bind. Like Go's `net.Listen`, `:5000` means every interface (here
+    /// IPv4 `0.0.0.0:5000`); a host name is resolved and its first address used.
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let err = |reason: String| ConfigError::Addr { addr: self.addr.clone(), reason };
+        let (host, port) = split_host_port(&self.addr).map_err(err)?;
+        if host.is_empty() {
+            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        (host, port)
+            .to_socket_addrs()
+            .map_err(|e| err(format!("cannot resolve {host:?}: {e}")))?
+            .next()
+            .ok_or_else(|| err(format!("{host:?} resolves to no address")))
+    }
+}
+
+/// `storage`: the filesystem driver and the driver-independent settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    pub filesystem: Filesystem,
+    pub delete: Delete,
+    pub redirect: Redirect,
+    pub maintenance: Maintenance,
+}
+
+/// `storage.filesystem`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filesystem {
+    /// Default `/var/lib/registry`, as Distribution's filesystem driver.
+    pub rootdirectory: PathBuf,
+}
+
+impl Default for Filesystem {
+    fn default() -> Self {
+        Filesystem { rootdirectory: PathBuf::from("/var/lib/registry") }
+    }
+}
+
+/// `storage.delete`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Delete {
+    /// Allow deleting manifests and blobs by digest. Default false.
+    pub enabled: bool,
+}
+
+/// `storage.redirect`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redirect {
+    /// Serve blob content through Berth instead of redirecting to the backend.
+    pub disable: bool,
+}
+
+/// `storage.maintenance`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Maintenance {
+    pub uploadpurging: UploadPurging,
+    pub readonly: ReadOnly,
+}
+
+/// `storage.maintenance.uploadpurging`: removal of abandoned uploads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadPurging {
+    /// Default true.
+    pub enabled: bool,
+    /// Uploads older than this are removed. Default 168h.
+    #[serde(with = "duration::go")]
+    pub age: Duration,
+    /// Time between purges. Default 24h.
+    #[serde(with = "duration::go")]
+    pub interval: Duration,
+    /// Only report what would be removed. Default false.
+    pub dryrun: bool,
+}
+
+impl Default for UploadPurging {
+    fn default() -> Self {
+        UploadPurging {
+            enabled: true,
+            age: Duration::from_secs(168 * 3600),
+            interval: Duration::from_secs(24 * 3600),
+            dryrun: false,
+        }
+    }
+}
+
+/// `storage.maintenance.readonly`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadOnly {
+    /// Refuse all writes (e.g. while garbage collection runs). Default false.
+    pub enabled: bool,
+}
+
+/// `validation`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Validation {
+    /// Deprecated by Distribution in favour of `disabled`.
+    pub enabled: bool,
+    /// Turns the checks below off.
+    pub disabled: bool,
+    pub manifests: ManifestValidation,
+}
+
+impl Validation {
+    /// Whether validation is on: Distribution turns it on when `enabled` is set or
+    /// `disabled` is not.
+    pub fn is_active(&self) -> bool {
+        self.enabled || !self.disabled
+    }
+}
+
+/// `validation.manifests`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestValidation {
+    pub urls: UrlValidation,
+    pub indexes: IndexValidation,
+}
+
+/// `validation.manifests.urls`: regular expressions for foreign-layer URLs. With validation
+/// active and `allow` empty, manifests with URLs are refused.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UrlValidation {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+/// `validation.manifests.indexes`: which platform manifests of an index must exist first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexValidation {
+    pub platforms: Platforms,
+    /// With `platforms: list`, the platforms whose images must exist.
+    pub platformlist: Vec<Platform>,
+}
+
+/// `validation.manifests.indexes.platforms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platforms {
+    /// Every referenced manifest must exist (Distribution's default).
+    #[default]
+    All,
+    /// Accept "sparse" indexes: no referenced manifest needs to exist.
+    None,
+    /// Only the manifests for `platformlist` must exist.
+    List,
+}
+
+/// One entry of `platformlist`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+}
+
+/// `catalog`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Catalog {
+    /// Most repositories one `/v2/_catalog` page returns. Default 1000.
+    pub maxentries: usize,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog { maxentries: 1000 }
+    }
+}
+
+/// `berth`: settings Distribution does not have.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Berth {
+    pub database: Database,
+    pub manifests: Manifests,
+    pub tags: Tags,
+    pub cache: Cache,
+}
+
+/// `berth.database`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// SQLite file; default see [`Config::database_path`].
+    pub path: Option<PathBuf>,
+}
+
+/// `berth.manifests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Manifests {
+    /// Largest manifest accepted, in bytes. Default 4 MiB.
+    pub maxbytes: u64,
+}
+
+impl Default for Manifests {
+    fn default() -> Self {
+        Manifests { maxbytes: 4 * 1024 * 1024 }
+    }
+}
+
+/// `berth.tags`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tags {
+    /// Most tags one tag-list page returns; larger `n` is clamped. Default 1000.
+    pub maxentries: usize,
+}
+
+impl Default for Tags {
+    fn default() -> Self {
+        Tags { maxentries: 1000 }
+    }
+}
+
+/// `berth.cache`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cache {
+    /// Memory for cached manifests, in bytes. Default 64 MiB.
+    pub manifestbytes: u64,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache { manifestbytes: 64 * 1024 * 1024 }
+    }
+}

@@ -1,0 +1,21 @@
+use berth_oci::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// A manifest references a blob the repository cannot see.
+    #[error("blob {0} is not known in this repository")]
+    BlobUnknown(Digest),
+    /// An index references a manifest the repository does not hold.
+    #[error("manifest {0} is not known in this repository")]
+    ManifestUnknown(Digest),
+    #[error("metadata database error: {0}")]
+    Database(String),
+    #[error("metadata worker failed: {0}")]
+    Worker(String),
+}
+
+impl From<rusqlite::Error> for MetaError {
+    fn from(e: rusqlite::Error) -> Self {
+        MetaError::Database(e.to_string())
+    }
+}

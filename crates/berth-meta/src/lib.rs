@@ -1,0 +1,97 @@
+//! Registry metadata: which repositories exist, which blobs each may see,
+//! manifests (bodies included: they are small and read on every pull),
+//! tags, the reference graph (manifest → blobs, index → manifests,
+//! subject → referrers) and upload sessions with their saved hash state.
+//!
+//! Everything that lists or decides (catalog, tags, referrers, later garbage
+//! collection) asks this store and never walks blob storage. One trait,
+//! [`MetaStore`], one shared test suite ([`test_suite`]) that every backend
+//! runs. Depends only on `berth-oci`.
+
+mod error;
+mod model;
+pub mod sqlite;
+#[doc(hidden)]
+pub mod test_suite;
+
+pub use error::MetaError;
+pub use model::*;
+
+use async_trait::async_trait;
+use berth_oci::{Digest, RepoName, Tag};
+
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    // ---- upload sessions -------------------------------------------------
+    async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
+    async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;
+    /// Records progress if the session still holds `expected_offset` bytes
+    /// (so two writers can never both advance it). Returns false otherwise.
+    async fn advance_upload(
+        &self,
+        id: &str,
+        expected_offset: u64,
+        offset: u64,
+        hash_state: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, MetaError>;
+    async fn delete_upload(&self, id: &str) -> Result<bool, MetaError>;
+    /// Sessions not touched since `before_ms`, oldest first.
+    async fn stale_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UploadSession>, MetaError>;
+
+    // ---- blobs -------------------------------------------------------------
+    /// Records a committed blob, links it into `repo` and ends the upload
+    /// session `upload` (if given), atomically.
+    async fn commit_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        upload: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), MetaError>;
+    /// Links an existing blob into `repo` if `from` (or, with `None`, any
+    /// repository) may see it. Returns its size when linked.
+    async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+        now_ms: i64,
+    ) -> Result<Option<u64>, MetaError>;
+    /// The size of `digest` if `repo` may see it.
+    async fn repo_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, MetaError>;
+    /// Removes `repo`'s link to a blob (the bytes stay for garbage collection).
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, MetaError>;
+
+    // ---- manifests and tags ------------------------------------------------
+    /// Stores a manifest and points `tags` at it in one transaction, after
+    /// checking inside it that every referenced blob is linked in the
+    /// repository and every required child manifest exists. Reports the first missing reference otherwise.
+    async fn put_manifest(&self, repo: &RepoName, m: &NewManifest, tags: &[Tag], now_ms: i64) -> Result<(), MetaError>;
+    async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, MetaError>;
+    async fn get_tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRecord>, MetaError>;
+    /// Deletes a manifest and every tag pointing at it. Returns those tags,
+    /// or `None` if the manifest did not exist.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Tag>>, MetaError>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, MetaError>;
+    /// Tags in lexical order after `last`, at most `limit`; `None` if the
+    /// repository does not exist.
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, MetaError>;
+    /// Manifests whose subject is `subject`, optionally of one artifact type.
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, MetaError>;
+
+    // ---- repositories --------------------------------------------------------
+    /// Repository names in lexical order after `last`, at most `limit`.
+    async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>, MetaError>;
+}

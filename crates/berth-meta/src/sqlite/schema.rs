@@ -1,0 +1,81 @@
+//! Schema migrations, applied in order at open; `PRAGMA user_version`
+//! records how many have run. Never edit a released migration: add one.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the registry core.
+    r#"
+    CREATE TABLE repositories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE blobs (
+        digest TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE repository_blobs (
+        repository_id INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
+    CREATE TABLE manifests (
+        repository_id INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        artifact_type TEXT,
+        subject TEXT,
+        annotations TEXT,
+        size INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+    CREATE TABLE manifest_references (
+        repository_id INTEGER NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        child_digest TEXT NOT NULL,
+        child_is_manifest INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, manifest_digest, child_digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX manifest_references_by_child ON manifest_references (repository_id, child_digest);
+    CREATE TABLE tags (
+        repository_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_by_digest ON tags (repository_id, digest);
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        repository TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        hash_state BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_by_age ON uploads (updated_ms);
+    "#,
+];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied metadata migration");
+    }
+    Ok(())
+}
+
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,151 @@
+//! The manifest cache that keeps manifest `GET`/`HEAD` off the database:
+//! (repository, tag) → digest and (repository, digest) → the response,
+//! headers precomputed.
+//!
+//! Staleness: a reader that missed fills the cache only if no write
+//! happened since it began reading from the database. Writers bump the
+//! generation and invalidate under the exclusive side of `fill_lock`;
+//! fillers check and insert under the shared side, so a fill can never
+//! land after the invalidation that should have removed it. Hits take no
+//! lock at all.
+
+use berth_meta::ManifestRecord;
+use berth_oci::{Digest, RepoName, Tag};
+use bytes::Bytes;
+use http::HeaderValue;
+use moka::sync::Cache;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub struct CachedManifest {
+    pub digest: Digest,
+    pub body: Bytes,
+    pub content_type: HeaderValue,
+    pub digest_header: HeaderValue,
+    pub etag: HeaderValue,
+    pub subject: Option<HeaderValue>,
+}
+
+impl CachedManifest {
+    pub fn from_record(rec: ManifestRecord) -> Option<Self> {
+        Some(CachedManifest {
+            content_type: HeaderValue::from_str(&rec.media_type).ok()?,
+            digest_header: HeaderValue::from_str(rec.digest.as_str()).ok()?,
+            etag: HeaderValue::from_str(&format!("\"{}\"", rec.digest)).ok()?,
+            subject: rec.subject.and_then(|s| HeaderValue::from_str(s.as_str()).ok()),
+            digest: rec.digest,
+            body: rec.body,
+        })
+    }
+}
+
+pub struct ManifestCache {
+    tags: Cache<String, Digest>,
+    manifests: Cache<String, Arc<CachedManifest>>,
+    generation: AtomicU64,
+    fill_lock: RwLock<()>,
+}
+
+/// A point in the write history, taken before reading the database.
+#[derive(Clone, Copy)]
+pub struct Generation(u64);
+
+// ':' and '@' appear in neither repository names nor tags, so keys are unambiguous.
+fn tag_key(repo: &RepoName, tag: &Tag) -> String {
+    format!("{repo}:{tag}")
+}
+
+fn digest_key(repo: &RepoName, digest: &Digest) -> String {
+    format!("{repo}@{digest}")
+}
+
+impl ManifestCache {
+    pub fn new(max_bytes: u64) -> Self {
+        ManifestCache {
+            tags: Cache::builder().max_capacity(max_bytes / 64).build(),
+            manifests: Cache::builder()
+                .weigher(|k: &String, v: &Arc<CachedManifest>| {
+                    (k.len() + v.body.len() + 256).min(u32::MAX as usize) as u32
+                })
+                .max_capacity(max_bytes)
+                .build(),
+            generation: AtomicU64::new(0),
+            fill_lock: RwLock::new(()),
+        }
+    }
+
+    pub fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::Acquire))
+    }
+
+    pub fn by_tag(&self, repo: &RepoName, tag: &Tag) -> Option<Arc<CachedManifest>> {
+        let digest = self.tags.get(&tag_key(repo, tag))?;
+        self.by_digest(repo, &digest)
+    }
+
+    pub fn by_digest(&self, repo: &RepoName, digest: &Digest) -> Option<Arc<CachedManifest>> {
+        self.manifests.get(&digest_key(repo, digest))
+    }
+
+    /// Remembers what the database said at `seen`, unless something was
+    /// written since.
+    pub fn fill(&self, repo: &RepoName, tag: Option<&Tag>, m: Arc<CachedManifest>, seen: Generation) {
+        let Ok(_shared) = self.fill_lock.read() else { return };
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if let Some(tag) = tag {
+            self.tags.insert(tag_key(repo, tag), m.digest.clone());
+        }
+        self.manifests.insert(digest_key(repo, &m.digest), m);
+    }
+
+    /// Forgets tags that moved or vanished and a manifest that was deleted.
+    /// Call after the database commit, before answering the client.
+    pub fn invalidate(&self, repo: &RepoName, tags: &[Tag], digest: Option<&Digest>) {
+        let _exclusive = self.fill_lock.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for tag in tags {
+            self.tags.invalidate(&tag_key(repo, tag));
+        }
+        if let Some(d) = digest {
+            self.manifests.invalidate(&digest_key(repo, d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_oci::Algorithm;
+
+    fn manifest(body: &'static str) -> Arc<CachedManifest> {
+        let digest = Digest::compute(Algorithm::Sha256, body.as_bytes());
+        Arc::new(
+            CachedManifest::from_record(ManifestRecord {
+                digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                subject: None,
+                body: Bytes::from_static(body.as_bytes()),
+            })
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn fill_after_a_write_is_dropped() {
+        let c = ManifestCache::new(1 << 20);
+        let (repo, tag) = (RepoName::parse("a").unwrap(), Tag::parse("v1").unwrap());
+        let seen = c.generation();
+        c.invalidate(&repo, std::slice::from_ref(&tag), None); // a concurrent tag move
+        c.fill(&repo, Some(&tag), manifest("old"), seen);
+        assert!(c.by_tag(&repo, &tag).is_none(), "stale read must not be cached");
+        let seen = c.generation();
+        let m = manifest("new");
+        c.fill(&repo, Some(&tag), m.clone(), seen);
+        assert_eq!(c.by_tag(&repo, &tag).unwrap().digest, m.digest);
+        assert!(c.by_digest(&repo, &m.digest).is_some());
+        c.invalidate(&repo, &[], Some(&m.digest));
+        assert!(c.by_tag(&repo, &tag).is_none(), "a deleted manifest is gone by tag too");
+    }
+}

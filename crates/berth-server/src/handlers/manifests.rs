@@ -1,0 +1,223 @@
+//! `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE.
+//! Reads by tag are answered from the manifest cache, touching neither the
+//! database nor the blob store once warm.
+
+use super::{empty, header_value, parse_digest, parse_name, Ctx};
+use crate::cache::CachedManifest;
+use crate::error::{ApiError, ApiResult};
+use crate::settings::IndexPolicy;
+use axum::body::Body;
+use axum::response::Response;
+use berth_meta::{ChildRef, NewManifest};
+use berth_oci::media_type::{self, OCI_INDEX, OCI_MANIFEST};
+use berth_oci::{Algorithm, Digest, ErrorCode, ManifestKind, ParsedManifest, Reference, RepoName, Tag};
+use http::{header, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+enum Ref {
+    Tag(Tag),
+    Digest(Digest),
+}
+
+/// A reference from the URL. An unparsable tag names nothing (404 on reads);
+/// a malformed digest is the client's error.
+fn parse_reference(reference: &str) -> ApiResult<Option<Ref>> {
+    match Reference::parse(reference) {
+        Ok(Reference::Tag(t)) => Ok(Some(Ref::Tag(t))),
+        Ok(Reference::Digest(d)) => Ok(Some(Ref::Digest(d))),
+        Err(berth_oci::reference::ReferenceError::InvalidTag) => Ok(None),
+        Err(berth_oci::reference::ReferenceError::Digest(_)) => parse_digest(reference).map(|d| Some(Ref::Digest(d))),
+    }
+}
+
+async fn lookup(ctx: &Ctx<'_>, repo: &RepoName, r: &Ref) -> ApiResult<Option<Arc<CachedManifest>>> {
+    let cache = &ctx.app.cache;
+    let hit = match r {
+        Ref::Tag(t) => cache.by_tag(repo, t),
+        Ref::Digest(d) => cache.by_digest(repo, d),
+    };
+    if hit.is_some() {
+        return Ok(hit);
+    }
+    let seen = cache.generation();
+    let record = match r {
+        Ref::Tag(t) => ctx.app.meta.get_tagged_manifest(repo, t).await?,
+        Ref::Digest(d) => ctx.app.meta.get_manifest(repo, d).await?,
+    };
+    let Some(m) = record.and_then(CachedManifest::from_record).map(Arc::new) else {
+        return Ok(None);
+    };
+    let tag = match r {
+        Ref::Tag(t) => Some(t),
+        Ref::Digest(_) => None,
+    };
+    cache.fill(repo, tag, m.clone(), seen);
+    Ok(Some(m))
+}
+
+/// Distribution refuses, by tag, an OCI manifest or index to a client whose
+/// `Accept` does not list its type (such a client could not parse it). A
+/// missing `Accept` or `*/*` accepts everything.
+fn accepts(ctx: &Ctx<'_>, media_type: &str) -> bool {
+    if media_type != OCI_MANIFEST && media_type != OCI_INDEX {
+        return true;
+    }
+    let mut any = false;
+    for value in ctx.parts.headers.get_all(header::ACCEPT) {
+        for item in value.to_str().unwrap_or("").split(',') {
+            let essence = item.split(';').next().unwrap_or("").trim();
+            any = true;
+            if essence == media_type || essence == "*/*" {
+                return true;
+            }
+        }
+    }
+    !any
+}
+
+pub async fn get(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let unknown = || ApiError::new(ErrorCode::ManifestUnknown).detail(serde_json::json!({ "reference": reference }));
+    let Some(r) = parse_reference(reference)? else { return Err(unknown()) };
+    let m = lookup(ctx, &repo, &r).await?.ok_or_else(unknown)?;
+    if matches!(r, Ref::Tag(_)) && !accepts(ctx, m.content_type.to_str().unwrap_or("")) {
+        let what = if m.content_type == OCI_INDEX { "OCI index" } else { "OCI manifest" };
+        return Err(unknown().message(format!("{what} found, but accept header does not support it")));
+    }
+    let not_modified = ctx
+        .parts
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii() == m.etag.as_bytes()));
+    let status = if not_modified { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    let body =
+        if ctx.parts.method == Method::HEAD || not_modified { Body::empty() } else { Body::from(m.body.clone()) };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, m.content_type.clone());
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(m.body.len()));
+    h.insert("docker-content-digest", m.digest_header.clone());
+    h.insert(header::ETAG, m.etag.clone());
+    Ok(resp)
+}
+
+fn manifest_invalid(message: String) -> ApiError {
+    ApiError::new(ErrorCode::ManifestInvalid).message(message)
+}
+
+/// Which children an index needs present, per `validation.manifests.indexes`.
+fn child_required(policy: &IndexPolicy, d: &berth_oci::Descriptor) -> bool {
+    match policy {
+        IndexPolicy::All => true,
+        IndexPolicy::None => false,
+        IndexPolicy::List(platforms) => d
+            .platform
+            .as_ref()
+            .is_some_and(|p| platforms.iter().any(|w| w.architecture == p.architecture && w.os == p.os)),
+    }
+}
+
+pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let r = parse_reference(reference)?.ok_or_else(|| manifest_invalid(format!("invalid tag {reference:?}")))?;
+    let max = ctx.app.settings.manifest_max_bytes;
+    let too_large = || {
+        ApiError::new(ErrorCode::ManifestInvalid)
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .message(format!("manifest is larger than the {max}-byte limit"))
+    };
+    let declared = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|l| l > max as u64) {
+        return Err(too_large());
+    }
+    let bytes = match http_body_util::Limited::new(body, max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(e) => {
+            return Err(ApiError::new(ErrorCode::ManifestInvalid).message(format!("reading the manifest failed: {e}")))
+        }
+    };
+    let algorithm = match &r {
+        Ref::Digest(d) => d.algorithm(),
+        Ref::Tag(_) => Algorithm::Sha256,
+    };
+    let digest = Digest::compute(algorithm, &bytes);
+    if let Ref::Digest(want) = &r {
+        if *want != digest {
+            return Err(ApiError::new(ErrorCode::DigestInvalid)
+                .message(format!("manifest digest {digest} does not match {want} in the URL")));
+        }
+    }
+    let parsed =
+        ParsedManifest::parse(&bytes, ctx.header("content-type")).map_err(|e| manifest_invalid(e.to_string()))?;
+
+    let mut tags: Vec<Tag> = Vec::new();
+    if let Ref::Tag(t) = &r {
+        tags.push(t.clone());
+    } else {
+        // OCI 1.1: a push by digest may name tags as `?tag=` parameters.
+        for (k, v) in ctx.query() {
+            if k == "tag" {
+                tags.push(Tag::parse(&v).ok_or_else(|| manifest_invalid(format!("invalid tag {v:?}")))?);
+            }
+        }
+    }
+
+    let policy = &ctx.app.settings.index_policy;
+    let children = match &parsed.kind {
+        ManifestKind::Image { config, layers } => std::iter::once(config)
+            .chain(layers)
+            .map(|d| ChildRef {
+                digest: d.digest.clone(),
+                is_manifest: false,
+                required: !media_type::is_non_distributable(&d.media_type),
+            })
+            .collect(),
+        ManifestKind::Index { manifests } => manifests
+            .iter()
+            .map(|d| ChildRef { digest: d.digest.clone(), is_manifest: true, required: child_required(policy, d) })
+            .collect(),
+    };
+    let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+    let new = NewManifest {
+        digest: digest.clone(),
+        media_type: parsed.media_type.clone(),
+        artifact_type: parsed.artifact_type.clone(),
+        subject: subject.clone(),
+        annotations: parsed.annotations.as_ref().and_then(|a| serde_json::to_string(a).ok()),
+        body: bytes,
+        children,
+    };
+    ctx.app.meta.put_manifest(&repo, &new, &tags, crate::state::now_ms()).await?;
+    ctx.app.cache.invalidate(&repo, &tags, None);
+
+    let mut headers = vec![
+        ("location", ctx.location(&format!("/v2/{repo}/manifests/{digest}"))),
+        ("docker-content-digest", header_value(digest.as_str())),
+    ];
+    if let Some(s) = subject {
+        headers.push(("oci-subject", header_value(s.as_str())));
+    }
+    Ok(empty(StatusCode::CREATED, headers))
+}
+
+pub async fn delete(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    ctx.require_deletes()?;
+    let unknown = || ApiError::new(ErrorCode::ManifestUnknown).detail(serde_json::json!({ "reference": reference }));
+    match parse_reference(reference)?.ok_or_else(unknown)? {
+        Ref::Digest(d) => {
+            let tags = ctx.app.meta.delete_manifest(&repo, &d).await?.ok_or_else(unknown)?;
+            ctx.app.cache.invalidate(&repo, &tags, Some(&d));
+        }
+        Ref::Tag(t) => {
+            if !ctx.app.meta.delete_tag(&repo, &t).await? {
+                return Err(unknown());
+            }
+            ctx.app.cache.invalidate(&repo, std::slice::from_ref(&t), None);
+        }
+    }
+    Ok(empty(StatusCode::ACCEPTED, vec![]))
+}

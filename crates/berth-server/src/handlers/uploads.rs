@@ -1,0 +1,237 @@
+//! Blob uploads: `POST` (start, single-request, or cross-repository mount),
+//! `PATCH` (streamed or `Content-Range` chunks), `PUT` (final chunk and
+//! digest), `GET` (status) and `DELETE` (cancel).
+//!
+//! The session (offset and hash state) lives in the metadata store, the
+//! bytes in the blob store; each request appends, then records progress with
+//! a compare-and-set on the offset. A restart, or another node, resumes
+//! from the recorded state: bytes past it are discarded by the next append.
+
+use super::{empty, header_value, parse_digest, parse_name, Ctx};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{now_ms, UploadClaim};
+use axum::body::Body;
+use axum::response::Response;
+use berth_blob::ByteStream;
+use berth_meta::UploadSession;
+use berth_oci::{Algorithm, ContentRange, Digest, ErrorCode, Hasher, RepoName};
+use futures_util::{StreamExt, TryStreamExt};
+use http::{HeaderValue, StatusCode};
+
+fn byte_stream(body: Body) -> ByteStream {
+    body.into_data_stream().map_err(std::io::Error::other).boxed()
+}
+
+fn upload_unknown(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::BlobUploadUnknown).detail(serde_json::json!({ "uuid": id }))
+}
+
+/// `Range` as Distribution reports progress: `0-<last byte>` (`0-0` when empty).
+fn range_header(offset: u64) -> HeaderValue {
+    header_value(&format!("0-{}", offset.saturating_sub(1)))
+}
+
+fn progress_headers(ctx: &Ctx<'_>, repo: &RepoName, id: &str, offset: u64) -> Vec<(&'static str, HeaderValue)> {
+    vec![
+        ("location", ctx.location(&format!("/v2/{repo}/blobs/uploads/{id}"))),
+        ("range", range_header(offset)),
+        ("docker-upload-uuid", header_value(id)),
+    ]
+}
+
+fn created(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest) -> Response {
+    empty(
+        StatusCode::CREATED,
+        vec![
+            ("location", ctx.location(&format!("/v2/{repo}/blobs/{digest}"))),
+            ("docker-content-digest", header_value(digest.as_str())),
+        ],
+    )
+}
+
+/// Content-Length, when the client sent one.
+fn content_length(ctx: &Ctx<'_>) -> ApiResult<Option<u64>> {
+    match ctx.header("content-length") {
+        None => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| ApiError::new(ErrorCode::SizeInvalid).message("invalid Content-Length"))
+        }
+    }
+}
+
+async fn load_session<'a>(ctx: &'a Ctx<'_>, repo: &RepoName, id: &str) -> ApiResult<(UploadSession, UploadClaim<'a>)> {
+    let session = ctx.app.meta.get_upload(id).await?.filter(|s| s.repository == repo.as_str());
+    let session = session.ok_or_else(|| upload_unknown(id))?;
+    let claim = ctx.app.claim_upload(id).ok_or_else(|| {
+        ApiError::new(ErrorCode::BlobUploadInvalid)
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .message("another request on this upload is in progress")
+    })?;
+    Ok((session, claim))
+}
+
+pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    if let Some(mount) = ctx.query_param("mount") {
+        let digest = parse_digest(&mount)?;
+        // An unparsable `from` cannot name a visible repository: fall back
+        // to a plain upload, as for any failed mount.
+        let from = ctx.query_param("from").and_then(|f| RepoName::parse(&f).ok());
+        let has_from = ctx.query_param("from").is_some();
+        if !has_from || from.is_some() {
+            if ctx.app.meta.mount_blob(&repo, &digest, from.as_ref(), now_ms()).await?.is_some() {
+                return Ok(created(ctx, &repo, &digest));
+            }
+        }
+    } else if let Some(digest) = ctx.query_param("digest") {
+        let digest = parse_digest(&digest)?;
+        return monolithic(ctx, &repo, &digest, body).await;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    ctx.app.blobs.create_upload(&id).await?;
+    let session = UploadSession {
+        id: id.clone(),
+        repository: repo.to_string(),
+        offset: 0,
+        hash_state: Hasher::new(Algorithm::Sha256).save(),
+        created_ms: now,
+        updated_ms: now,
+    };
+    ctx.app.meta.create_upload(&session).await?;
+    Ok(empty(StatusCode::ACCEPTED, progress_headers(ctx, &repo, &id, 0)))
+}
+
+/// `POST ?digest=` with the whole blob in the body: no session is recorded.
+async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body) -> ApiResult<Response> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let limit = content_length(ctx)?;
+    let blobs = &ctx.app.blobs;
+    blobs.create_upload(&id).await?;
+    let result = async {
+        let appended = blobs.append(&id, 0, Hasher::new(digest.algorithm()), byte_stream(body), limit).await?;
+        check_length(limit, appended.len)?;
+        verify(appended.hasher.finish(), digest)?;
+        blobs.commit_upload(&id, appended.len, digest).await?;
+        ctx.app.meta.commit_blob(repo, digest, appended.len, None, now_ms()).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = blobs.delete_upload(&id).await;
+    }
+    result.map(|()| created(ctx, repo, digest))
+}
+
+fn check_length(declared: Option<u64>, got: u64) -> ApiResult<()> {
+    match declared {
+        Some(want) if want != got => Err(ApiError::new(ErrorCode::SizeInvalid)
+            .message(format!("received {got} bytes but Content-Length said {want}"))),
+        _ => Ok(()),
+    }
+}
+
+fn verify(actual: Digest, expected: &Digest) -> ApiResult<()> {
+    if actual == *expected {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::DigestInvalid)
+            .message(format!("uploaded content has digest {actual}, not {expected}"))
+            .detail(serde_json::json!({ "digest": expected.as_str() })))
+    }
+}
+
+pub async fn status(ctx: &Ctx<'_>, name: &str, id: &str) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let session = ctx.app.meta.get_upload(id).await?.filter(|s| s.repository == repo.as_str());
+    let session = session.ok_or_else(|| upload_unknown(id))?;
+    Ok(empty(StatusCode::NO_CONTENT, progress_headers(ctx, &repo, id, session.offset)))
+}
+
+/// Appends the request body to the session, honouring `Content-Range`, and
+/// records the new offset. Returns the updated session.
+async fn append(ctx: &Ctx<'_>, repo: &RepoName, mut session: UploadSession, body: Body) -> ApiResult<UploadSession> {
+    let range = match ctx.header("content-range") {
+        None => None,
+        Some(h) => Some(ContentRange::parse(h).map_err(|_| {
+            ApiError::new(ErrorCode::BlobUploadInvalid)
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .message(format!("invalid Content-Range {h:?}"))
+        })?),
+    };
+    let length = content_length(ctx)?;
+    if let Some(r) = range {
+        // Chunks must arrive in order and without overlap.
+        if r.start != session.offset {
+            let mut err = ApiError::new(ErrorCode::BlobUploadInvalid)
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .message(format!("chunk starts at {} but the upload holds {} bytes", r.start, session.offset));
+            for (k, v) in progress_headers(ctx, repo, &session.id, session.offset) {
+                err = err.header(k, v);
+            }
+            return Err(err);
+        }
+        if length.is_some_and(|l| l != r.len()) {
+            return Err(ApiError::new(ErrorCode::SizeInvalid).message("Content-Length does not match Content-Range"));
+        }
+    }
+    let limit = range.map(|r| r.len()).or(length);
+    if limit == Some(0) {
+        return Ok(session);
+    }
+    let hasher = Hasher::restore(&session.hash_state).map_err(|e| ApiError::internal("restoring hash state", e))?;
+    let appended = ctx.app.blobs.append(&session.id, session.offset, hasher, byte_stream(body), limit).await?;
+    check_length(limit, appended.len - session.offset)?;
+    let state = appended.hasher.save();
+    let now = now_ms();
+    if !ctx.app.meta.advance_upload(&session.id, session.offset, appended.len, &state, now).await? {
+        // Another node advanced or ended the session meanwhile: ours is void.
+        return Err(ApiError::new(ErrorCode::BlobUploadInvalid)
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .message("the upload was changed by a concurrent request"));
+    }
+    session.offset = appended.len;
+    session.hash_state = state;
+    session.updated_ms = now;
+    Ok(session)
+}
+
+pub async fn patch(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let (session, _claim) = load_session(ctx, &repo, id).await?;
+    let session = append(ctx, &repo, session, body).await?;
+    Ok(empty(StatusCode::ACCEPTED, progress_headers(ctx, &repo, id, session.offset)))
+}
+
+pub async fn finish(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let digest = ctx
+        .query_param("digest")
+        .ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid).message("the digest parameter is required"))?;
+    let digest = parse_digest(&digest)?;
+    let (session, _claim) = load_session(ctx, &repo, id).await?;
+    let session = append(ctx, &repo, session, body).await?;
+    let hasher = Hasher::restore(&session.hash_state).map_err(|e| ApiError::internal("restoring hash state", e))?;
+    let actual = if hasher.algorithm() == digest.algorithm() {
+        hasher.finish()
+    } else {
+        ctx.app.blobs.hash_upload(id, session.offset, digest.algorithm()).await?
+    };
+    if let Err(e) = verify(actual, &digest) {
+        // As Distribution does: a failed verification ends the upload.
+        let _ = ctx.app.meta.delete_upload(id).await;
+        let _ = ctx.app.blobs.delete_upload(id).await;
+        return Err(e);
+    }
+    ctx.app.blobs.commit_upload(id, session.offset, &digest).await?;
+    ctx.app.meta.commit_blob(&repo, &digest, session.offset, Some(id), now_ms()).await?;
+    Ok(created(ctx, &repo, &digest))
+}
+
+pub async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> ApiResult<Response> {
+    let repo = parse_name(name)?;
+    let (_session, _claim) = load_session(ctx, &repo, id).await?;
+    ctx.app.meta.delete_upload(id).await?;
+    ctx.app.blobs.delete_upload(id).await?;
+    Ok(empty(StatusCode::NO_CONTENT, vec![]))
+}

@@ -1,0 +1,49 @@
+//! The state every handler shares.
+
+use crate::cache::ManifestCache;
+use crate::settings::Settings;
+use berth_blob::BlobStore;
+use berth_meta::MetaStore;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct App {
+    pub settings: Settings,
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: ManifestCache,
+    /// Upload sessions with a request in progress on this node: a second
+    /// concurrent request on the same session is refused, not interleaved.
+    busy_uploads: Mutex<HashSet<String>>,
+}
+
+impl App {
+    pub fn new(settings: Settings, meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> Arc<Self> {
+        let cache = ManifestCache::new(settings.manifest_cache_bytes);
+        Arc::new(App { settings, meta, blobs, cache, busy_uploads: Mutex::new(HashSet::new()) })
+    }
+
+    /// Claims an upload session for one request; `None` if another holds it.
+    pub fn claim_upload(&self, id: &str) -> Option<UploadClaim<'_>> {
+        let mut busy = self.busy_uploads.lock().ok()?;
+        busy.insert(id.to_owned()).then(|| UploadClaim { app: self, id: id.to_owned() })
+    }
+}
+
+pub struct UploadClaim<'a> {
+    app: &'a App,
+    id: String,
+}
+
+impl Drop for UploadClaim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.app.busy_uploads.lock() {
+            busy.remove(&self.id);
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

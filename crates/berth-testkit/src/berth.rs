@@ -1,0 +1,276 @@
+//! [`BerthServer`]: the real `berth serve` binary on 127.0.0.1, port 0, a
+//! fresh data dir, configured by Distribution-style `REGISTRY_*` env vars.
+//!
+//! Readiness contract of the binary: exactly one stdout line
+//! `berth listening on http://127.0.0.1:PORT`; logs go to stderr (kept in
+//! a log file, see [`BerthServer::log`]); SIGTERM shuts it down gracefully.
+//!
+//! Which binary runs, first match wins (see [`locate_berth_binary`]):
+//! 1. [`BerthOptions::bin`] (berth's own tests: `env!("CARGO_BIN_EXE_berth")`);
+//! 2. runtime env `NEXTEST_BIN_EXE_berth` / `CARGO_BIN_EXE_berth`, then
+//!    `BERTH_BIN` (`scripts/test` builds the workspace's binaries and sets it);
+//! 3. `berth` next to the running test executable's `deps/` dir, i.e. the
+//!    same target dir and profile the test was built in;
+//! 4. `$CARGO_TARGET_DIR/debug/berth`.
+//!
+//! Cargo builds a package's binaries only for that package's own tests, so
+//! outside `scripts/test` run `cargo build -p berth` first or 3./4. may find
+//! a stale binary. A path asked for (1., 2.) that does not exist is an error.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::process::Supervised;
+use crate::Result;
+
+/// Prefix of berth's ready line on stdout.
+pub const READY_PREFIX: &str = "berth listening on http://";
+
+/// How to start a [`BerthServer`]. Builder style; `Default` is a plain
+/// filesystem registry with deletes disabled (registry:2's default).
+#[derive(Debug, Clone)]
+pub struct BerthOptions {
+    /// Explicit binary path (else see [`locate_berth_binary`]).
+    pub bin: Option<PathBuf>,
+    /// Config file passed as `berth serve CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// Extra env vars, applied after the harness's own (so they win).
+    pub env: Vec<(String, String)>,
+    /// `REGISTRY_STORAGE_DELETE_ENABLED`.
+    pub delete_enabled: bool,
+    /// How long to wait for the ready line.
+    pub ready_timeout: Duration,
+}
+
+impl Default for BerthOptions {
+    fn default() -> Self {
+        Self {
+            bin: None,
+            config_file: None,
+            env: Vec::new(),
+            delete_enabled: false,
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BerthOptions {
+    /// Use this binary.
+    pub fn bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bin = Some(path.into());
+        self
+    }
+    /// Pass `path` as the config file argument.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+    /// Set an env var for the server.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// Enable or disable deletes.
+    pub fn delete_enabled(mut self, on: bool) -> Self {
+        self.delete_enabled = on;
+        self
+    }
+}
+
+/// A running `berth serve`; stopped (SIGTERM, then SIGKILL) on `Drop`.
+#[derive(Debug)]
+pub struct BerthServer {
+    opts: BerthOptions,
+    bin: PathBuf,
+    // Field order matters: the process stops before its dirs are removed.
+    process: Supervised,
+    addr: SocketAddr,
+    data: TempDir,
+    scratch: TempDir,
+}
+
+impl BerthServer {
+    /// Starts berth with a fresh data dir and waits for its ready line.
+    pub fn start(opts: BerthOptions) -> Result<Self> {
+        let bin = locate_berth_binary(opts.bin.as_deref())?;
+        let data = temp_dir("berth-data-")?;
+        let scratch = temp_dir("berth-run-")?;
+        let (process, addr) = spawn(&bin, &opts, data.path(), &scratch.path().join("berth.log"))?;
+        Ok(Self { opts, bin, process, addr, data, scratch })
+    }
+
+    /// `127.0.0.1:PORT`, as docker and skopeo want it.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The storage root (`REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY`).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The server's PID.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The binary that runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Path of the server's log (its stderr), kept across restarts.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    /// Everything the server logged so far, across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL the server (a crash); [`restart`](Self::restart) brings it back.
+    pub fn kill9(&mut self) {
+        self.process.kill9();
+    }
+
+    /// Graceful stop: SIGTERM and wait; an error if it had to be killed or
+    /// exited non-zero.
+    pub fn stop(&mut self) -> Result<()> {
+        let status = self.process.terminate(crate::process::STOP_GRACE)?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("berth exited with {status} on SIGTERM\n{}", self.process.log_tail(30))),
+        }
+    }
+
+    /// Stops the server if it runs (SIGTERM) and starts it again on the same
+    /// data dir with the same options; the port may change.
+    pub fn restart(&mut self) -> Result<()> {
+        // A failed graceful stop is the caller's business: they can call
+        // `stop()` first to assert on it. Here we only need it gone.
+        let _ = self.process.terminate(crate::process::STOP_GRACE);
+        let log = self.process.log_path().to_owned();
+        let (process, addr) = spawn(&self.bin, &self.opts, self.data.path(), &log)?;
+        self.process = process;
+        self.addr = addr;
+        Ok(())
+    }
+
+    /// A private scratch dir that lives as long as the server.
+    pub fn scratch_dir(&self) -> &Path {
+        self.scratch.path()
+    }
+}
+
+fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Supervised, SocketAddr)> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve");
+    if let Some(config) = &opts.config_file {
+        cmd.arg(config);
+    }
+    clear_registry_env(&mut cmd);
+    cmd.env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", data)
+        .env("REGISTRY_STORAGE_DELETE_ENABLED", opts.delete_enabled.to_string());
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let mut process = Supervised::spawn("berth", &mut cmd, log, true)?;
+    let stdout = process.child_mut().stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    // Reads the ready line, then keeps draining stdout so berth never blocks on it.
+    thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.trim().strip_prefix(READY_PREFIX) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        }
+    });
+    let fail = |process: &Supervised, why: String| {
+        format!("berth ({}) {why}\n--- last lines of {} ---\n{}", bin.display(), log.display(), process.log_tail(40))
+    };
+    match rx.recv_timeout(opts.ready_timeout) {
+        Ok(addr) => {
+            let addr = addr.parse().map_err(|e| fail(&process, format!("printed a bad address {addr:?}: {e}")))?;
+            Ok((process, addr))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = process.exited().map(|s| s.to_string()).unwrap_or_else(|| "still running".into());
+            Err(fail(&process, format!("closed stdout without a ready line ({status})")))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(fail(&process, format!("printed no ready line within {:?}", opts.ready_timeout)))
+        }
+    }
+}
+
+/// Removes inherited `REGISTRY_*` vars so the host's environment cannot
+/// configure the server under test.
+pub(crate) fn clear_registry_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+pub(crate) fn temp_dir(prefix: &str) -> Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| format!("cannot create temp dir in {}: {e}", std::env::temp_dir().display()))
+}
+
+/// Finds the `berth` binary; see the module docs for the order.
+pub fn locate_berth_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+    // Asked-for paths must exist: falling back would test another binary.
+    let asked = explicit.map(Path::to_path_buf).or_else(|| {
+        ["NEXTEST_BIN_EXE_berth", "CARGO_BIN_EXE_berth", "BERTH_BIN"]
+            .into_iter()
+            .find_map(|var| std::env::var_os(var).map(PathBuf::from))
+    });
+    if let Some(path) = asked {
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(format!("berth binary {} (asked for explicitly) does not exist", path.display())),
+        };
+    }
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    // target/<profile>/deps/<test-exe> -> target/<profile>/berth
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(profile_dir) = exe.parent().and_then(Path::parent) {
+            candidates.push(profile_dir.join("berth"));
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
+    candidates.push(target.join("debug").join("berth"));
+    candidates.dedup();
+    for candidate in candidates {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        tried.push(candidate.display().to_string());
+    }
+    Err(format!(
+        "berth binary not found (tried: {}); build it with `cargo build -p berth` or set BERTH_BIN",
+        tried.join(", ")
+    ))
+}

@@ -1,0 +1,45 @@
+//! Maps the configuration onto what each layer takes.
+
+use anyhow::{anyhow, Context};
+use berth_config::{Config, Platforms};
+use berth_server::{IndexPolicy, Settings};
+use http::{HeaderName, HeaderValue};
+
+pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
+    let mut headers = Vec::new();
+    for (name, values) in &c.http.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .with_context(|| format!("http.headers: invalid header name {name:?}"))?;
+        for v in values {
+            let v = HeaderValue::try_from(v.as_str()).with_context(|| format!("http.headers.{name}: invalid value"))?;
+            headers.push((name.clone(), v));
+        }
+    }
+    let index_policy = match c.validation.manifests.indexes.platforms {
+        Platforms::All => IndexPolicy::All,
+        Platforms::None => IndexPolicy::None,
+        Platforms::List => IndexPolicy::List(
+            c.validation
+                .manifests
+                .indexes
+                .platformlist
+                .iter()
+                .map(|p| berth_oci::Platform { architecture: p.architecture.clone(), os: p.os.clone(), variant: None })
+                .collect(),
+        ),
+    };
+    let manifest_max_bytes =
+        usize::try_from(c.berth.manifests.maxbytes).map_err(|_| anyhow!("berth.manifests.maxbytes is too large"))?;
+    Ok(Settings {
+        delete_enabled: c.storage.delete.enabled,
+        read_only: c.storage.maintenance.readonly.enabled,
+        host: c.http.host.clone(),
+        relative_urls: c.http.relativeurls,
+        headers,
+        catalog_max_entries: c.catalog.maxentries,
+        tags_max_entries: c.berth.tags.maxentries,
+        manifest_max_bytes,
+        index_policy,
+        manifest_cache_bytes: c.berth.cache.manifestbytes,
+    })
+}
