@@ -62,12 +62,12 @@ pub fn run(docker: &Dockerd, registry: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-fn image_id(docker: &Dockerd, image: &str) -> Result<String> {
+pub(crate) fn image_id(docker: &Dockerd, image: &str) -> Result<String> {
     docker.docker_ok(&["image", "inspect", "--format", "{{.Id}}", image])
 }
 
 /// The manifest digest from docker push's last line: `TAG: digest: sha256:… size: N`.
-fn pushed_digest(push_output: &str) -> Result<String> {
+pub(crate) fn pushed_digest(push_output: &str) -> Result<String> {
     push_output
         .lines()
         .find_map(|line| line.split_once(" digest: ").and_then(|(_, rest)| rest.split_whitespace().next()))

@@ -19,7 +19,7 @@ pub use settings::{IndexPolicy, Settings};
 pub use state::App;
 
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::HeaderValue;
 use std::sync::Arc;
@@ -30,11 +30,25 @@ pub fn app(state: Arc<App>) -> Router {
 }
 
 async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut resp = handlers::dispatch(&app, req).await;
+    let mut resp = match strip_prefix(&app.settings.prefix, req) {
+        Some(req) => handlers::dispatch(&app, req).await,
+        None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    };
     let headers = resp.headers_mut();
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
     for (name, value) in &app.settings.headers {
         headers.append(name.clone(), value.clone());
     }
     resp
+}
+
+/// Removes `http.prefix` from the request path; `None` if the path lies outside it.
+fn strip_prefix(prefix: &str, mut req: Request) -> Option<Request> {
+    if prefix.is_empty() {
+        return Some(req);
+    }
+    let path_and_query = req.uri().path_and_query()?.as_str();
+    let rest = path_and_query.strip_prefix(prefix).filter(|r| r.starts_with('/'))?;
+    *req.uri_mut() = rest.parse().ok()?;
+    Some(req)
 }

@@ -21,6 +21,9 @@ pub enum IndexPolicy {
 pub struct Settings {
     pub delete_enabled: bool,
     pub read_only: bool,
+    /// Path the API is mounted under (`http.prefix`), without the trailing
+    /// slash: `""` or e.g. `"/registry"`.
+    pub prefix: String,
     /// Absolute base URL (`http.host`) for `Location` headers.
     pub host: Option<String>,
     /// Never build absolute URLs, even behind a proxy (`http.relativeurls`).
@@ -39,6 +42,7 @@ impl Default for Settings {
         Settings {
             delete_enabled: false,
             read_only: false,
+            prefix: String::new(),
             host: None,
             relative_urls: false,
             headers: Vec::new(),

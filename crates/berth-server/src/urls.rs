@@ -6,6 +6,13 @@ use crate::settings::Settings;
 use http::HeaderMap;
 
 pub fn location(settings: &Settings, headers: &HeaderMap, path: &str) -> String {
+    let prefixed;
+    let path = if settings.prefix.is_empty() {
+        path
+    } else {
+        prefixed = format!("{}{path}", settings.prefix);
+        &prefixed
+    };
     if settings.relative_urls {
         return path.to_owned();
     }
@@ -50,6 +57,12 @@ mod tests {
     fn configured_host_wins() {
         let s = Settings { host: Some("https://reg.example.com/".into()), ..Settings::default() };
         assert_eq!(location(&s, &headers(&[]), "/v2/a"), "https://reg.example.com/v2/a");
+    }
+
+    #[test]
+    fn prefix_is_kept() {
+        let s = Settings { prefix: "/registry".into(), ..Settings::default() };
+        assert_eq!(location(&s, &headers(&[]), "/v2/a"), "/registry/v2/a");
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl Drop for Dockerd {
 
 /// Lazily unmounts every mount point under `dir` (netns bind mounts and the
 /// like that a killed engine can leave), deepest first.
-fn unmount_under(dir: &Path) {
+pub(crate) fn unmount_under(dir: &Path) {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };

@@ -1,5 +1,7 @@
-//! A tiny blocking HTTP/1.0 probe, enough to see whether a server answers.
-//! Tests that need a real client use one; the harness needs only a status.
+//! Tiny blocking plain-HTTP helpers on std only: [`get_status`] to see
+//! whether a server answers, and [`request`] for the raw API checks the
+//! end-to-end tests make beside the real clients (referrers, tags/list,
+//! the answer to a DELETE). The clients under test are the real tools.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,4 +26,120 @@ pub fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     }
     // "HTTP/1.1 200 OK"
     std::str::from_utf8(&head[..len]).ok()?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A response of [`request`]: status, headers (names lowercased) and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked if it came chunked.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Status, headers and body, for failure messages.
+    pub fn describe(&self) -> String {
+        let headers: Vec<String> = self.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        format!("{}\n{}\n\n{}", self.status, headers.join("\n"), self.text())
+    }
+}
+
+/// One plain-HTTP request to `addr` (HTTP/1.1, `Connection: close`), with a
+/// 60-second bound on each read and write. `path` is the request target
+/// (path and query). Enough for the API checks the tests make beside the
+/// real clients: the referrers API, tags, deletes, chunked uploads.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, String> {
+    let err = |e: std::io::Error| format!("{method} http://{addr}{path}: {e}");
+    let timeout = Duration::from_secs(60);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(err)?;
+    stream.set_read_timeout(Some(timeout)).map_err(err)?;
+    stream.set_write_timeout(Some(timeout)).map_err(err)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(err)?;
+    stream.write_all(body).map_err(err)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(err)?;
+    parse_response(&raw, method == "HEAD").map_err(|e| format!("{method} http://{addr}{path}: {e}"))
+}
+
+fn parse_response(raw: &[u8], head_only: bool) -> Result<Response, String> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers in the response")?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| "response head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if head_only {
+        body.clear();
+    } else if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(Response { status, headers, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk size")?;
+        let size = std::str::from_utf8(&data[..eol]).ok().and_then(|s| {
+            let s = s.split(';').next().unwrap_or_default().trim();
+            usize::from_str_radix(s, 16).ok()
+        });
+        let size = size.ok_or("bad chunk size")?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(data.get(..size).ok_or("truncated chunk")?);
+        data = data.get(size + 2..).ok_or("truncated chunk")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_plain_and_chunked_responses() {
+        let plain = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+        let r = super::parse_response(plain, false).unwrap();
+        assert_eq!((r.status, r.header("content-type"), r.text().as_str()), (200, Some("text/plain"), "hi"));
+        let chunked = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let r = super::parse_response(chunked, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (404, "abcde"));
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! Starts real servers as child processes on loopback and cleans up after
 //! them: [`BerthServer`] (the `berth serve` binary), [`Distribution`]
-//! (Debian's `docker-registry`, CNCF Distribution, as a reference registry)
-//! and [`Dockerd`] (a private Docker engine). [`ImageContext`] builds
+//! (Debian's `docker-registry`, CNCF Distribution, as a reference registry),
+//! [`Dockerd`] (a private Docker engine) and [`Containerd`]; it prepares
+//! private storage for [`Podman`] and drives oras-py through [`Oras`]. [`ImageContext`] builds
 //! `FROM scratch` docker build contexts out of a static busybox and random data.
 //!
 //! Rules every type here keeps:
@@ -20,18 +21,24 @@
 //! tests the binary exactly as a user runs it.
 
 pub mod berth;
+pub mod containerd;
 pub mod distribution;
 pub mod dockerd;
 pub mod http;
 pub mod image;
 pub mod net;
+pub mod oras;
+pub mod podman;
 pub mod process;
 pub mod tools;
 
 pub use berth::{BerthOptions, BerthServer};
+pub use containerd::Containerd;
 pub use distribution::{Distribution, DistributionOptions};
 pub use dockerd::Dockerd;
 pub use image::{BuildContext, ImageContext};
+pub use oras::Oras;
+pub use podman::Podman;
 pub use process::{run_bounded, CommandOutput};
 
 /// Error type of the harness: a human-readable message. Tests only

@@ -33,6 +33,8 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
     Ok(Settings {
         delete_enabled: c.storage.delete.enabled,
         read_only: c.storage.maintenance.readonly.enabled,
+        // Distribution wants "/path/"; routes then live at /path/v2/.
+        prefix: c.http.prefix.trim_end_matches('/').to_owned(),
         host: c.http.host.clone(),
         relative_urls: c.http.relativeurls,
         headers,

@@ -85,11 +85,13 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Respon
         let what = if m.content_type == OCI_INDEX { "OCI index" } else { "OCI manifest" };
         return Err(unknown().message(format!("{what} found, but accept header does not support it")));
     }
-    let not_modified = ctx
-        .parts
-        .headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii() == m.etag.as_bytes()));
+    // Like Distribution, accept the digest quoted (the ETag) or bare.
+    let not_modified = ctx.parts.headers.get(header::IF_NONE_MATCH).is_some_and(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|t| t == m.etag.as_bytes() || t == m.digest_header.as_bytes())
+    });
     let status = if not_modified { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     let body =
         if ctx.parts.method == Method::HEAD || not_modified { Body::empty() } else { Body::from(m.body.clone()) };

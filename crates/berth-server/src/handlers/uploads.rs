@@ -73,12 +73,13 @@ async fn load_session<'a>(ctx: &'a Ctx<'_>, repo: &RepoName, id: &str) -> ApiRes
 pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response> {
     let repo = parse_name(name)?;
     if let Some(mount) = ctx.query_param("mount") {
-        let digest = parse_digest(&mount)?;
-        // An unparsable `from` cannot name a visible repository: fall back
-        // to a plain upload, as for any failed mount.
+        // An unparsable digest or `from` cannot name a visible blob: fall
+        // back to a plain upload, as for any failed mount (the spec, and
+        // Distribution, which ignores such mount arguments).
+        let digest = parse_digest(&mount).ok();
         let from = ctx.query_param("from").and_then(|f| RepoName::parse(&f).ok());
         let has_from = ctx.query_param("from").is_some();
-        if !has_from || from.is_some() {
+        if let Some(digest) = digest.filter(|_| !has_from || from.is_some()) {
             if ctx.app.meta.mount_blob(&repo, &digest, from.as_ref(), now_ms()).await?.is_some() {
                 return Ok(created(ctx, &repo, &digest));
             }
