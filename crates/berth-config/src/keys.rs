@@ -109,11 +109,13 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("storage.maintenance.readonly", Section),
     ("storage.maintenance.readonly.enabled", Value(Bool)),
 
-    ("auth", Ignored("")),
+    ("auth", Section),
     ("auth.none", IgnoredOpen("")), // Distribution's explicit "no authentication": Berth's behaviour
     ("auth.silly", NotYet("silly authentication")),
     ("auth.token", NotYet("token authentication")),
-    ("auth.htpasswd", NotYet("htpasswd authentication")),
+    ("auth.htpasswd", Section),
+    ("auth.htpasswd.realm", Value(Str)),
+    ("auth.htpasswd.path", Value(Str)),
 
     ("middleware", NotYetIfNonEmpty("registry, repository and storage middleware (cloudfront, redirect, ...)")),
 

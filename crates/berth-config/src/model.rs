@@ -24,6 +24,7 @@ pub struct Config {
     pub storage: Storage,
     pub validation: Validation,
     pub catalog: Catalog,
+    pub auth: Auth,
     /// Berth's own settings.
     pub berth: Berth,
 }
@@ -37,6 +38,7 @@ impl Default for Config {
             storage: Storage::default(),
             validation: Validation::default(),
             catalog: Catalog::default(),
+            auth: Auth::default(),
             berth: Berth::default(),
         }
     }
@@ -403,4 +405,22 @@ impl Default for Cache {
     fn default() -> Self {
         Cache { manifestbytes: 64 * 1024 * 1024 }
     }
+}
+
+/// `auth`: who may use the registry. Without a provider, anyone may.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub htpasswd: Option<HtpasswdAuth>,
+}
+
+/// `auth.htpasswd`: HTTP basic auth against an htpasswd file of bcrypt hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdAuth {
+    /// The realm of the `WWW-Authenticate` challenge.
+    pub realm: String,
+    /// The htpasswd file; created with a generated `docker` user if missing.
+    pub path: PathBuf,
 }

@@ -197,10 +197,11 @@ fn registry2_image_config_loads_with_warnings_only() {
 }
 
 #[test]
-fn debian_stock_config_fails_only_on_htpasswd() {
-    let p = problems(DEBIAN_STOCK, &[]);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert_eq!((p[0].key.as_str(), p[0].kind), ("auth.htpasswd", ProblemKind::NotYetSupported));
+fn debian_stock_config_loads_with_htpasswd() {
+    let loaded = ok(DEBIAN_STOCK, &[]);
+    let h = loaded.config.auth.htpasswd.as_ref().expect("htpasswd configured");
+    assert_eq!((h.realm.as_str(), h.path.as_path()), ("basic-realm", Path::new("/etc/docker/registry")));
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
 }
 
 #[test]

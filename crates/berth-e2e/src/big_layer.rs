@@ -31,7 +31,9 @@ pub fn run(docker: &Dockerd, oras: &Oras, registry: SocketAddr) -> Result<()> {
     let push = docker.docker_with_timeout(&["push", &image], PUSH_TIMEOUT)?.ok()?;
     let digest = pushed_digest(&push)?;
     let manifest = registry::manifest(registry, "e2e/big", "v1")?;
-    ensure(manifest.digest == digest, || format!("berth serves {} for e2e/big:v1, docker pushed {digest}", manifest.digest))?;
+    ensure(manifest.digest == digest, || {
+        format!("berth serves {} for e2e/big:v1, docker pushed {digest}", manifest.digest)
+    })?;
     let (layer_digest, layer_size) = biggest_layer(&manifest.json)?;
     ensure(layer_size >= 100 * MIB, || format!("biggest layer is only {layer_size} bytes"))?;
 

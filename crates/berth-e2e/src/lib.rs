@@ -5,10 +5,29 @@
 //! Each scenario is a function taking the clients' engine and a registry
 //! address, so the same script runs against `berth serve` and, as a check
 //! of the harness itself, against CNCF Distribution. The test files in
-//! `tests/` start the servers (one dockerd per test: its startup is slow)
-//! and call these.
+//! `tests/` start the servers (one dockerd per test: its startup is slow,
+//! so one test runs every docker scenario on it) and call these.
+//!
+//! | issue 13 scenario | module | test |
+//! |---|---|---|
+//! | 1 docker build/push/pull/run, mounts | [`docker_roundtrip`] | `tests/docker.rs` |
+//! | 2 ≥ 100 MiB layer, re-push, chunked upload (oras-py) | [`big_layer`] | `tests/docker.rs` |
+//! | Berth's own image | [`berth_image`] | `tests/docker.rs` |
+//! | 3 podman push/pull, two-platform index | [`podman_images`] | `tests/podman.rs` |
+//! | 4, 5 skopeo ↔ Distribution, OCI layout, umoci | [`skopeo_copy`] | `tests/skopeo.rs` |
+//! | 6 oras-py artifacts, referrers, Helm chart | [`artifacts`] | `tests/oras.rs` |
+//! | 7 containerd `ctr images pull` | [`containerd_pull`] | `tests/containerd.rs` |
+//! | 8 deletes disabled | in [`skopeo_copy`] and [`artifacts`] | |
 
+pub mod artifacts;
+pub mod berth_image;
+pub mod big_layer;
+pub mod containerd_pull;
 pub mod docker_roundtrip;
+pub mod fixtures;
+pub mod podman_images;
+pub mod registry;
+pub mod skopeo_copy;
 
 /// Scenario result: the error is a message with the failing step and the
 /// client's output.

@@ -47,7 +47,13 @@ pub fn run(podman: &Podman, regs: Registries, work: &Path) -> Result<()> {
 fn oci_layout_round_trip(layout: &Layout, berth: SocketAddr, work: &Path) -> Result<String> {
     let descriptor = layout.manifest_descriptor()?;
     let digest = descriptor["digest"].as_str().ok_or("descriptor without digest")?.to_owned();
-    skopeo_ok(&["copy", "-q", "--dest-tls-verify=false", &layout.reference(), &format!("docker://{berth}/e2e/layout:v1")])?;
+    skopeo_ok(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &layout.reference(),
+        &format!("docker://{berth}/e2e/layout:v1"),
+    ])?;
 
     let served = registry::manifest(berth, "e2e/layout", "v1")?;
     ensure(served.digest == digest, || format!("berth serves {}, the layout holds {digest}", served.digest))?;
@@ -64,7 +70,9 @@ fn oci_layout_round_trip(layout: &Layout, berth: SocketAddr, work: &Path) -> Res
         format!("copied back as {}, pushed {digest}", back_descriptor["digest"])
     })?;
     for blob in blob_digests(&served.json).into_iter().chain([digest.clone()]) {
-        ensure(layout_blob(&back, &blob)? == layout.blob(&blob)?, || format!("blob {blob} differs after the round trip"))?;
+        ensure(layout_blob(&back, &blob)? == layout.blob(&blob)?, || {
+            format!("blob {blob} differs after the round trip")
+        })?;
     }
     let bundle = work.join("back-bundle");
     umoci(&["unpack", "--image", &format!("{}:v1", back.display()), &bundle.to_string_lossy()])?;
@@ -103,7 +111,9 @@ fn index_via_distribution(podman: &Podman, regs: Registries) -> Result<()> {
     skopeo_ok(&[&["copy", "-q", "--all"][..], &tls, &[&to_dist, &back]].concat())?;
     for (addr, repo) in [(regs.distribution, "e2e/index"), (regs.berth, "e2e/index-back")] {
         let copy = registry::manifest(addr, repo, "v1")?;
-        ensure(copy.digest == original.digest, || format!("{repo} on {addr}: {}, expected {}", copy.digest, original.digest))?;
+        ensure(copy.digest == original.digest, || {
+            format!("{repo} on {addr}: {}, expected {}", copy.digest, original.digest)
+        })?;
         for child in original.json["manifests"].as_array().into_iter().flatten() {
             let child_digest = child["digest"].as_str().unwrap_or_default();
             let m = registry::manifest(addr, repo, child_digest)?;
@@ -122,13 +132,23 @@ fn inspect_and_list_tags(berth: SocketAddr, layout: &Layout, digest: &str) -> Re
     let inspect = json(&skopeo_ok(&["inspect", "--tls-verify=false", &image])?)?;
     ensure(inspect["Digest"] == digest, || format!("skopeo inspect Digest {}, expected {digest}", inspect["Digest"]))?;
     let manifest = json(&String::from_utf8_lossy(&layout.blob(digest)?))?;
-    let layers: Vec<&str> = manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str()).collect();
+    let layers: Vec<&str> =
+        manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str()).collect();
     let seen: Vec<&str> = inspect["Layers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     ensure(seen == layers, || format!("skopeo inspect Layers {seen:?}, layout {layers:?}"))?;
     let raw = skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &image])?;
-    ensure(raw.as_bytes() == layout.blob(digest)?.trim_ascii_end(), || "inspect --raw differs from the layout".to_owned())?;
+    ensure(raw.as_bytes() == layout.blob(digest)?.trim_ascii_end(), || {
+        "inspect --raw differs from the layout".to_owned()
+    })?;
 
-    skopeo_ok(&["copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", &image, &format!("docker://{berth}/e2e/layout:v2")])?;
+    skopeo_ok(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &image,
+        &format!("docker://{berth}/e2e/layout:v2"),
+    ])?;
     let tags = json(&skopeo_ok(&["list-tags", "--tls-verify=false", &format!("docker://{berth}/e2e/layout")])?)?;
     ensure(tags["Tags"] == serde_json::json!(["v1", "v2"]), || format!("skopeo list-tags: {tags}"))?;
     Ok(())
@@ -150,9 +170,13 @@ fn delete(regs: Registries, layout: &Layout) -> Result<()> {
     // Nothing broken: both tags, the manifest and its blobs still served.
     let after = registry::manifest(regs.berth, "e2e/layout", "v2")?;
     ensure(after.bytes == before.bytes, || "manifest changed after a refused delete".to_owned())?;
-    ensure(registry::tags(regs.berth, "e2e/layout")? == ["v1", "v2"], || "tags changed after a refused delete".to_owned())?;
+    ensure(registry::tags(regs.berth, "e2e/layout")? == ["v1", "v2"], || {
+        "tags changed after a refused delete".to_owned()
+    })?;
     for blob in blob_digests(&after.json) {
-        ensure(registry::blob(regs.berth, "e2e/layout", &blob)? == layout.blob(&blob)?, || format!("blob {blob} broken"))?;
+        ensure(registry::blob(regs.berth, "e2e/layout", &blob)? == layout.blob(&blob)?, || {
+            format!("blob {blob} broken")
+        })?;
     }
 
     // Deletes enabled: skopeo deletes the manifest (and so every tag on it).
@@ -170,7 +194,8 @@ fn delete(regs: Registries, layout: &Layout) -> Result<()> {
 /// Config and layer digests of an image manifest.
 pub fn blob_digests(manifest: &Value) -> Vec<String> {
     let config = manifest["config"]["digest"].as_str().map(str::to_owned);
-    let layers = manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().map(str::to_owned));
+    let layers =
+        manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().map(str::to_owned));
     config.into_iter().chain(layers).collect()
 }
 

@@ -5,6 +5,7 @@
 //! spec's error JSON in one place (`error.rs`). Only this crate knows HTTP.
 //! Depends on `berth-oci`, `berth-blob` and `berth-meta`; never the reverse.
 
+mod auth;
 mod body;
 mod cache;
 mod error;
@@ -15,6 +16,7 @@ mod settings;
 mod state;
 mod urls;
 
+pub use auth::Authenticator;
 pub use settings::{IndexPolicy, Settings};
 pub use state::App;
 
@@ -31,7 +33,10 @@ pub fn app(state: Arc<App>) -> Router {
 
 async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
     let mut resp = match strip_prefix(&app.settings.prefix, req) {
-        Some(req) => handlers::dispatch(&app, req).await,
+        Some(req) => match app.auth.check(req.headers()).await {
+            Ok(()) => handlers::dispatch(&app, req).await,
+            Err(challenge) => challenge.into_response(),
+        },
         None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
     };
     let headers = resp.headers_mut();

@@ -1,5 +1,6 @@
 //! The state every handler shares.
 
+use crate::auth::Authenticator;
 use crate::cache::ManifestCache;
 use crate::settings::Settings;
 use berth_blob::BlobStore;
@@ -13,15 +14,21 @@ pub struct App {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: ManifestCache,
+    pub auth: Authenticator,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
 }
 
 impl App {
-    pub fn new(settings: Settings, meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> Arc<Self> {
+    pub fn new(
+        settings: Settings,
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        auth: Authenticator,
+    ) -> Arc<Self> {
         let cache = ManifestCache::new(settings.manifest_cache_bytes);
-        Arc::new(App { settings, meta, blobs, cache, busy_uploads: Mutex::new(HashSet::new()) })
+        Arc::new(App { settings, meta, blobs, cache, auth, busy_uploads: Mutex::new(HashSet::new()) })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

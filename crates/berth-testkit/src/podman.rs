@@ -33,6 +33,7 @@ impl Podman {
         let p = |name: &str| dir.path().join(name);
         let io = |e: std::io::Error| format!("podman config in {}: {e}", dir.path().display());
         std::fs::create_dir_all(p("tmp")).map_err(io)?;
+        std::fs::write(p("auth.json"), "{\"auths\": {}}\n").map_err(io)?;
         std::fs::write(p("registries.conf"), "unqualified-search-registries = []\n").map_err(io)?;
         let storage = format!(
             "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",

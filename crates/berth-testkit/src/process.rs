@@ -178,6 +178,8 @@ pub struct CommandOutput {
     pub status: ExitStatus,
     /// Captured stdout, lossily decoded.
     pub stdout: String,
+    /// Captured stdout as bytes (e.g. a blob from `ctr content get`).
+    pub stdout_bytes: Vec<u8>,
     /// Captured stderr, lossily decoded.
     pub stderr: String,
 }
@@ -228,23 +230,24 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<CommandOutput
         }
         thread::sleep(POLL);
     };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let stdout_bytes = out.join().unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&stdout_bytes).into_owned();
+    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
     match status {
-        Some(status) => Ok(CommandOutput { command, status, stdout, stderr }),
+        Some(status) => Ok(CommandOutput { command, status, stdout, stdout_bytes, stderr }),
         None => Err(format!(
             "`{command}` timed out after {timeout:?}; killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
         )),
     }
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut p) = pipe {
             let _ = p.read_to_end(&mut buf);
         }
-        String::from_utf8_lossy(&buf).into_owned()
+        buf
     })
 }
 

@@ -4,7 +4,7 @@ use anyhow::Context;
 use berth_blob::FsBlobStore;
 use berth_meta::sqlite::SqliteStore;
 use berth_server::purge::{self, PurgePolicy};
-use berth_server::App;
+use berth_server::{App, Authenticator};
 use std::future::IntoFuture;
 use std::io::Write;
 use std::sync::Arc;
@@ -25,7 +25,11 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let db = config.database_path();
         let meta = SqliteStore::open(&db).with_context(|| format!("opening metadata database {}", db.display()))?;
         let settings = crate::settings::server_settings(&config)?;
-        let app = App::new(settings, Arc::new(meta), Arc::new(blobs));
+        let auth = match &config.auth.htpasswd {
+            None => Authenticator::Anonymous,
+            Some(h) => Authenticator::Htpasswd(berth_auth::Htpasswd::open(&h.path, &h.realm).context("auth.htpasswd")?),
+        };
+        let app = App::new(settings, Arc::new(meta), Arc::new(blobs), auth);
 
         let purging = &config.storage.maintenance.uploadpurging;
         if purging.enabled {

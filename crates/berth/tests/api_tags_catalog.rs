@@ -92,6 +92,9 @@ fn invalid_n_is_400() {
         expect_error(reg.get(&format!("/v2/tags/bad/tags/list?n={n}")), 400, "PAGINATION_NUMBER_INVALID");
         expect_error(reg.get(&format!("/v2/_catalog?n={n}")), 400, "PAGINATION_NUMBER_INVALID");
     }
+    // An empty `n` is no `n` (Distribution tests `n != ""`).
+    assert_eq!(json_body(reg.get("/v2/tags/bad/tags/list?n="))["tags"], json!(["a"]));
+    assert_eq!(json_body(reg.get("/v2/_catalog?n=&last="))["repositories"], json!(["tags/bad"]));
 }
 
 #[test]

@@ -103,6 +103,15 @@ fn chunked_patch_in_order_then_out_of_order_and_overlap_are_416() {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let loc = location(&resp);
     let digest = sha256(&data);
+    // A final chunk on PUT is held to the same rule.
+    let resp = reg
+        .req(Method::PUT, &with_query(&loc, &format!("digest={digest}")))
+        .header("content-range", "35-39")
+        .body(vec![0u8; 5])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(upload_range_end(&resp), 29);
     let resp = put(&reg, &loc, &digest, &[]);
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_blob(&reg, "up/chunks", &digest, &data);
@@ -168,6 +177,10 @@ fn status_of_a_session() {
     let status = reg.get(&loc);
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(upload_range_end(&status), 41);
+    // Distribution answers HEAD on the upload URL like GET.
+    let head = reg.head(&loc);
+    assert_eq!(head.status(), StatusCode::NO_CONTENT);
+    assert_eq!(upload_range_end(&head), 41);
 
     // Another repository's path does not reach this session.
     let other = loc.replace("/v2/up/status/", "/v2/up/other/");

@@ -130,10 +130,8 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
             .status(StatusCode::PAYLOAD_TOO_LARGE)
             .message(format!("manifest is larger than the {max}-byte limit"))
     };
-    let declared = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|l| l > max as u64) {
-        return Err(too_large());
-    }
+    // Read up to the limit before refusing: a client still sending would
+    // otherwise see a broken pipe instead of the 413.
     let bytes = match http_body_util::Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),

@@ -105,7 +105,7 @@ async fn route_to(ctx: &Ctx<'_>, endpoint: Endpoint<'_>, body: Body) -> ApiResul
         (Blob { name, digest }, Method::GET | Method::HEAD) => blobs::get(ctx, name, digest).await,
         (Blob { name, digest }, Method::DELETE) => blobs::delete(ctx, name, digest).await,
         (UploadStart { name }, Method::POST) => uploads::start(ctx, name, body).await,
-        (Upload { name, id }, Method::GET) => uploads::status(ctx, name, id).await,
+        (Upload { name, id }, Method::GET | Method::HEAD) => uploads::status(ctx, name, id).await,
         (Upload { name, id }, Method::PATCH) => uploads::patch(ctx, name, id, body).await,
         (Upload { name, id }, Method::PUT) => uploads::finish(ctx, name, id, body).await,
         (Upload { name, id }, Method::DELETE) => uploads::cancel(ctx, name, id).await,

@@ -16,7 +16,8 @@ pub struct Page {
 impl Page {
     /// `n` is clamped to `max`; a missing `n` means `max`.
     pub fn from_query(ctx: &Ctx<'_>, max: usize) -> ApiResult<Page> {
-        let n = match ctx.query_param("n") {
+        // An empty `n` is no `n`, as in Distribution (`if n != ""`).
+        let n = match ctx.query_param("n").filter(|s| !s.is_empty()) {
             None => max,
             Some(s) => s.parse::<usize>().map_err(|_| {
                 ApiError::new(ErrorCode::PaginationNumberInvalid)

@@ -58,12 +58,19 @@ pub fn request(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    // A server may answer (an error) and close before reading the whole
+    // body: then the write fails, but the answer is still there to read.
+    let sent = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body)).and_then(|()| stream.flush());
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw, method == "HEAD")
+    let read = stream.read_to_end(&mut raw);
+    match parse_response(&raw, method == "HEAD") {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            sent?;
+            read?;
+            Err(e)
+        }
+    }
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
