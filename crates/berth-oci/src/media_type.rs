@@ -8,9 +8,11 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
+pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
 /// Layers whose content may live elsewhere (`urls`): the registry need not hold them.
 pub fn is_non_distributable(media_type: &str) -> bool {
-    media_type == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    media_type == DOCKER_FOREIGN_LAYER
         || media_type.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar")
 }
 

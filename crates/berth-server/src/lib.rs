@@ -17,7 +17,7 @@ mod state;
 mod urls;
 
 pub use auth::Authenticator;
-pub use settings::{IndexPolicy, Settings};
+pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;
 
 use axum::extract::{Request, State};

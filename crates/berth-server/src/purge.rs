@@ -53,3 +53,47 @@ pub fn spawn(app: Arc<App>, policy: PurgePolicy) -> tokio::task::JoinHandle<()> 
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Authenticator, Settings};
+    use berth_blob::{BlobStore, FsBlobStore};
+    use berth_meta::{sqlite::SqliteStore, MetaStore, UploadSession};
+
+    const HOUR_MS: i64 = 3600 * 1000;
+
+    async fn app_with_uploads(dir: &std::path::Path, ages_ms: &[(&str, i64)]) -> Arc<App> {
+        let meta = SqliteStore::open(&dir.join("m.sqlite")).unwrap();
+        let blobs = FsBlobStore::open(dir).unwrap();
+        for (id, updated) in ages_ms {
+            blobs.create_upload(id).await.unwrap();
+            let s = UploadSession {
+                id: id.to_string(),
+                repository: "r".into(),
+                offset: 0,
+                hash_state: vec![],
+                created_ms: *updated,
+                updated_ms: *updated,
+            };
+            meta.create_upload(&s).await.unwrap();
+        }
+        App::new(Settings::default(), Arc::new(meta), Arc::new(blobs), Authenticator::Anonymous)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purges_only_sessions_older_than_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_000 * HOUR_MS; // an injected clock, not the wall clock
+        let app = app_with_uploads(dir.path(), &[("old", now - 200 * HOUR_MS), ("fresh", now - HOUR_MS)]).await;
+        let policy = PurgePolicy { age: Duration::from_secs(168 * 3600), interval: Duration::from_secs(1), dry_run: true };
+        assert_eq!(purge_once(&app, &policy, now).await.unwrap(), 1);
+        assert!(app.meta.get_upload("old").await.unwrap().is_some(), "a dry run removes nothing");
+        let policy = PurgePolicy { dry_run: false, ..policy };
+        assert_eq!(purge_once(&app, &policy, now).await.unwrap(), 1);
+        assert!(app.meta.get_upload("old").await.unwrap().is_none());
+        assert!(!dir.path().join("berth/uploads/old").exists(), "staged bytes go too");
+        assert!(app.meta.get_upload("fresh").await.unwrap().is_some());
+        assert!(dir.path().join("berth/uploads/fresh").exists());
+    }
+}

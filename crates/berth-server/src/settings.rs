@@ -34,7 +34,34 @@ pub struct Settings {
     pub tags_max_entries: usize,
     pub manifest_max_bytes: usize,
     pub index_policy: IndexPolicy,
+    pub layer_urls: LayerUrlPolicy,
     pub manifest_cache_bytes: u64,
+}
+
+/// Which external URLs a layer may name (`validation.manifests.urls`).
+/// `None` for a list not configured; Distribution joins each list with `|`.
+#[derive(Debug, Clone, Default)]
+pub struct LayerUrlPolicy {
+    /// With validation disabled, any URL passes.
+    pub enabled: bool,
+    pub allow: Option<regex::Regex>,
+    pub deny: Option<regex::Regex>,
+}
+
+impl LayerUrlPolicy {
+    /// Distribution's rule: http(s), no fragment, matching `allow` when set,
+    /// not matching `deny` when set.
+    pub fn permits(&self, url: &str) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+        let well_formed =
+            (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && !rest.is_empty() && !url.contains('#');
+        well_formed
+            && self.allow.as_ref().is_none_or(|re| re.is_match(url))
+            && !self.deny.as_ref().is_some_and(|re| re.is_match(url))
+    }
 }
 
 impl Default for Settings {
@@ -50,7 +77,32 @@ impl Default for Settings {
             tags_max_entries: 1000,
             manifest_max_bytes: 4 << 20,
             index_policy: IndexPolicy::All,
+            layer_urls: LayerUrlPolicy { enabled: true, allow: None, deny: None },
             manifest_cache_bytes: 64 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_url_policy_follows_distribution() {
+        let open = LayerUrlPolicy { enabled: true, allow: None, deny: None };
+        assert!(open.permits("https://example.com/layer.tar.gz"));
+        assert!(!open.permits("ftp://example.com/layer"));
+        assert!(!open.permits("https://example.com/layer#frag"));
+        assert!(!open.permits("not a url"));
+        let listed = LayerUrlPolicy {
+            enabled: true,
+            allow: Some(regex::Regex::new("^https://mirror\\.example\\.com/").unwrap()),
+            deny: Some(regex::Regex::new("secret").unwrap()),
+        };
+        assert!(listed.permits("https://mirror.example.com/x"));
+        assert!(!listed.permits("https://other.example.com/x"));
+        assert!(!listed.permits("https://mirror.example.com/secret"));
+        let disabled = LayerUrlPolicy { enabled: false, ..listed };
+        assert!(disabled.permits("ftp://anything#x"));
     }
 }

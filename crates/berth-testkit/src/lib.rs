@@ -4,8 +4,9 @@
 //! them: [`BerthServer`] (the `berth serve` binary), [`Distribution`]
 //! (Debian's `docker-registry`, CNCF Distribution, as a reference registry),
 //! [`Dockerd`] (a private Docker engine) and [`Containerd`]; it prepares
-//! private storage for [`Podman`] and drives oras-py through [`Oras`]. [`ImageContext`] builds
-//! `FROM scratch` docker build contexts out of a static busybox and random data.
+//! private storage for [`Podman`] and drives oras-py through [`Oras`].
+//! [`ImageContext`] builds `FROM scratch` docker build contexts out of a
+//! static busybox and random data.
 //!
 //! Rules every type here keeps:
 //! - every wait is bounded and fails with a message that says what it waited

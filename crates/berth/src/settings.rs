@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Context};
 use berth_config::{Config, Platforms};
-use berth_server::{IndexPolicy, Settings};
+use berth_server::{IndexPolicy, LayerUrlPolicy, Settings};
 use http::{HeaderName, HeaderValue};
 
 pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
@@ -28,6 +28,16 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
                 .collect(),
         ),
     };
+    // Distribution joins each list into one alternation.
+    let joined = |list: &[String]| -> anyhow::Result<Option<regex::Regex>> {
+        if list.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(regex::Regex::new(&list.join("|")).context("validation.manifests.urls")?))
+    };
+    let urls = &c.validation.manifests.urls;
+    let layer_urls =
+        LayerUrlPolicy { enabled: c.validation.is_active(), allow: joined(&urls.allow)?, deny: joined(&urls.deny)? };
     let manifest_max_bytes =
         usize::try_from(c.berth.manifests.maxbytes).map_err(|_| anyhow!("berth.manifests.maxbytes is too large"))?;
     Ok(Settings {
@@ -42,6 +52,7 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
         tags_max_entries: c.berth.tags.maxentries,
         manifest_max_bytes,
         index_policy,
+        layer_urls,
         manifest_cache_bytes: c.berth.cache.manifestbytes,
     })
 }

@@ -783,14 +783,6 @@ fn kill9_while_pushing_loses_nothing_acknowledged() {
             fail(&server, round, &failures);
         }
         drop(guard);
-        if round == 3 {
-            let ledger = ledger.lock().unwrap();
-            let (_, list) = ledger.repo_blobs.iter().next().unwrap();
-            let d = &list[0].0;
-            let f = find_blob_file(server.data_dir(), d.trim_start_matches("sha256:")).unwrap();
-            std::fs::write(&f, b"corrupt").unwrap();
-            eprintln!("MUTATION: corrupted {}", f.display());
-        }
         if let Err(e) = server.restart() {
             fail(&server, round, &[format!("restart after kill -9 failed: {e}")]);
         }

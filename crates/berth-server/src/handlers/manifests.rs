@@ -5,7 +5,7 @@
 use super::{empty, header_value, parse_digest, parse_name, Ctx};
 use crate::cache::CachedManifest;
 use crate::error::{ApiError, ApiResult};
-use crate::settings::IndexPolicy;
+use crate::settings::{IndexPolicy, LayerUrlPolicy};
 use axum::body::Body;
 use axum::response::Response;
 use berth_meta::{ChildRef, NewManifest};
@@ -109,6 +109,20 @@ fn manifest_invalid(message: String) -> ApiError {
     ApiError::new(ErrorCode::ManifestInvalid).message(message)
 }
 
+/// Layers that name external URLs: a non-distributable layer must name at
+/// least one, and each must pass `validation.manifests.urls`.
+fn check_layer_urls(policy: &LayerUrlPolicy, layers: &[berth_oci::Descriptor]) -> ApiResult<()> {
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.urls.is_empty() && layer.media_type == media_type::DOCKER_FOREIGN_LAYER {
+            return Err(manifest_invalid(format!("layers[{i}]: a foreign layer must name its URLs")));
+        }
+        if let Some(url) = layer.urls.iter().find(|u| !policy.permits(u)) {
+            return Err(manifest_invalid(format!("layers[{i}]: URL {url:?} is not allowed by this registry")));
+        }
+    }
+    Ok(())
+}
+
 /// Which children an index needs present, per `validation.manifests.indexes`.
 fn child_required(policy: &IndexPolicy, d: &berth_oci::Descriptor) -> bool {
     match policy {
@@ -167,14 +181,18 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
 
     let policy = &ctx.app.settings.index_policy;
     let children = match &parsed.kind {
-        ManifestKind::Image { config, layers } => std::iter::once(config)
-            .chain(layers)
-            .map(|d| ChildRef {
-                digest: d.digest.clone(),
-                is_manifest: false,
-                required: !media_type::is_non_distributable(&d.media_type),
-            })
-            .collect(),
+        ManifestKind::Image { config, layers } => {
+            check_layer_urls(&ctx.app.settings.layer_urls, layers)?;
+            std::iter::once(config)
+                .chain(layers)
+                .map(|d| ChildRef {
+                    digest: d.digest.clone(),
+                    is_manifest: false,
+                    // Content served from elsewhere need not be here.
+                    required: !media_type::is_non_distributable(&d.media_type) && d.urls.is_empty(),
+                })
+                .collect()
+        }
         ManifestKind::Index { manifests } => manifests
             .iter()
             .map(|d| ChildRef { digest: d.digest.clone(), is_manifest: true, required: child_required(policy, d) })
