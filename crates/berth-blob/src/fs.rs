@@ -232,7 +232,15 @@ impl BlobStore for FsBlobStore {
         let dir = self.blob_dir(digest);
         let dst = self.blob_path(digest);
         blocking(move || {
-            let file = open_upload(&src)?;
+            let file = match open_upload(&src) {
+                Ok(f) => f,
+                // Committed already, by a request cut short (kill -9) before
+                // the metadata recorded it: the rename is the commit.
+                Err(StoreError::UploadNotFound(_)) if fs::metadata(&dst).is_ok_and(|m| m.len() == len) => {
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             restore_len(&file, len)?;
             file.sync_data().map_err(StoreError::from_write)?;
             drop(file);
@@ -289,7 +297,7 @@ impl BlobStore for FsBlobStore {
                 Some(r) => (r.start, r.len()),
                 None => (0, size),
             };
-            Ok(BlobReader::File { file, offset, len })
+            Ok(BlobReader::File { file, offset, len, size })
         })
         .await
     }

@@ -26,8 +26,9 @@ pub struct Appended {
 /// A committed blob opened for reading.
 pub enum BlobReader {
     /// A local file: the server may stream it from a blocking thread or hand
-    /// it to `sendfile`. `offset` and `len` select the bytes to send.
-    File { file: std::fs::File, offset: u64, len: u64 },
+    /// it to `sendfile`. `offset` and `len` select the bytes to send; `size`
+    /// is the whole file's, for the caller to check against its records.
+    File { file: std::fs::File, offset: u64, len: u64, size: u64 },
 }
 
 #[async_trait]
@@ -53,7 +54,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// client may name a sha512 digest only at the end of an upload).
     async fn hash_upload(&self, upload: &str, len: u64, algorithm: Algorithm) -> Result<Digest, StoreError>;
 
-    /// Makes the first `len` bytes of an upload the durable blob `digest` (already verified).
+    /// Makes the first `len` bytes of an upload the durable blob `digest`
+    /// (already verified). Idempotent: if an earlier call got as far as the
+    /// rename, this one succeeds too.
     async fn commit_upload(&self, upload: &str, len: u64, digest: &Digest) -> Result<(), StoreError>;
 
     /// Discards an upload's staged bytes. Missing uploads are not an error.

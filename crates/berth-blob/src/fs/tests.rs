@@ -27,10 +27,13 @@ async fn append_commit_read_back() {
         Digest::compute(Algorithm::Sha512, b"hello world")
     );
     s.commit_upload("u1", 11, &digest).await.unwrap();
+    // A retry after a crash between the rename and the metadata commit.
+    s.commit_upload("u1", 11, &digest).await.unwrap();
+    assert!(matches!(s.commit_upload("u1", 12, &digest).await, Err(StoreError::UploadNotFound(_))));
     assert_eq!(s.stat(&digest).await.unwrap(), Some(11));
-    let BlobReader::File { mut file, offset, len } =
+    let BlobReader::File { mut file, offset, len, size } =
         s.open(&digest, Some(ByteRange { start: 6, end: 10 })).await.unwrap();
-    assert_eq!((offset, len), (6, 5));
+    assert_eq!((offset, len, size), (6, 5, 11));
     let mut all = String::new();
     file.read_to_string(&mut all).unwrap();
     assert_eq!(all, "hello world");

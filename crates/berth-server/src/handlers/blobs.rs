@@ -33,7 +33,14 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response>
     let body = if ctx.parts.method == Method::HEAD {
         Body::empty()
     } else {
-        let BlobReader::File { file, offset, len } = ctx.app.blobs.open(&digest, range).await?;
+        let BlobReader::File { file, offset, len, size: stored } = ctx.app.blobs.open(&digest, range).await?;
+        if stored != size {
+            // Never promise bytes that are not there: fail before the headers.
+            return Err(ApiError::internal(
+                "blob file size differs from its record",
+                format!("{digest}: {stored} bytes stored, {size} recorded"),
+            ));
+        }
         crate::body::file_body(file, offset, len)
     };
     let mut resp = Response::new(body);
