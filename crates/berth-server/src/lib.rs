@@ -5,6 +5,7 @@
 //! spec's error JSON in one place (`error.rs`). Only this crate knows HTTP.
 //! Depends on `berth-oci`, `berth-blob` and `berth-meta`; never the reverse.
 
+mod access_log;
 mod auth;
 mod body;
 mod cache;
@@ -32,6 +33,7 @@ pub fn app(state: Arc<App>) -> Router {
 }
 
 async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
+    let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match strip_prefix(&app.settings.prefix, req) {
         Some(req) => match app.auth.check(req.headers()).await {
             Ok(()) => handlers::dispatch(&app, req).await,
@@ -43,6 +45,9 @@ async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
     for (name, value) in &app.settings.headers {
         headers.append(name.clone(), value.clone());
+    }
+    if let Some(entry) = access {
+        entry.finish(&resp);
     }
     resp
 }

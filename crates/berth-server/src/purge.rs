@@ -86,7 +86,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = 1_000 * HOUR_MS; // an injected clock, not the wall clock
         let app = app_with_uploads(dir.path(), &[("old", now - 200 * HOUR_MS), ("fresh", now - HOUR_MS)]).await;
-        let policy = PurgePolicy { age: Duration::from_secs(168 * 3600), interval: Duration::from_secs(1), dry_run: true };
+        let policy =
+            PurgePolicy { age: Duration::from_secs(168 * 3600), interval: Duration::from_secs(1), dry_run: true };
         assert_eq!(purge_once(&app, &policy, now).await.unwrap(), 1);
         assert!(app.meta.get_upload("old").await.unwrap().is_some(), "a dry run removes nothing");
         let policy = PurgePolicy { dry_run: false, ..policy };

@@ -36,6 +36,8 @@ pub struct Settings {
     pub index_policy: IndexPolicy,
     pub layer_urls: LayerUrlPolicy,
     pub manifest_cache_bytes: u64,
+    /// One log line per request (`log.accesslog.disabled` turns it off).
+    pub access_log: bool,
 }
 
 /// Which external URLs a layer may name (`validation.manifests.urls`).
@@ -56,8 +58,9 @@ impl LayerUrlPolicy {
             return true;
         }
         let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
-        let well_formed =
-            (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && !rest.is_empty() && !url.contains('#');
+        let well_formed = (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+            && !rest.is_empty()
+            && !url.contains('#');
         well_formed
             && self.allow.as_ref().is_none_or(|re| re.is_match(url))
             && !self.deny.as_ref().is_some_and(|re| re.is_match(url))
@@ -79,6 +82,7 @@ impl Default for Settings {
             index_policy: IndexPolicy::All,
             layer_urls: LayerUrlPolicy { enabled: true, allow: None, deny: None },
             manifest_cache_bytes: 64 << 20,
+            access_log: true,
         }
     }
 }

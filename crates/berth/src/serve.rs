@@ -53,7 +53,8 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let router = berth_server::app(app);
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!(drain_secs = drain.as_secs_f64(), "shutting down");
             let _ = signalled_tx.send(());

@@ -54,5 +54,6 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
         index_policy,
         layer_urls,
         manifest_cache_bytes: c.berth.cache.manifestbytes,
+        access_log: !c.log.accesslog.disabled,
     })
 }
