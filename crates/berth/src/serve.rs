@@ -41,7 +41,14 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
 
         let addr = config.http.socket_addr()?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        let local = listener.local_addr()?;
+        // Headers and a small body go out as separate writes: without
+        // TCP_NODELAY the body can wait ~40 ms for the client's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let local = axum::serve::Listener::local_addr(&listener)?;
         tracing::info!(addr = %local, root = %root.display(), database = %db.display(), "berth listening");
         // The one line on stdout: tests and scripts wait for it.
         println!("berth listening on http://{local}");
