@@ -4,7 +4,7 @@
 //! behind our back and the client's cost per request stays small.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
@@ -45,8 +45,6 @@ pub struct Sunk {
     pub bytes: u64,
     /// `sha256:<hex>` when hashing was asked for.
     pub digest: Option<String>,
-    /// Time to the response head.
-    pub ttfb: Duration,
 }
 
 /// One keep-alive HTTP/1.1 connection to one server; reconnects when the
@@ -80,7 +78,13 @@ impl Conn {
         Ok(self.tx.as_mut().expect("just set"))
     }
 
-    fn build(&self, method: &Method, path: &str, headers: &[(&str, &str)], body: &Bytes) -> Result<Request<Full<Bytes>>> {
+    fn build(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Bytes,
+    ) -> Result<Request<Full<Bytes>>> {
         let mut req = Request::builder().method(method.clone()).uri(path).header(http::header::HOST, self.host.clone());
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -128,9 +132,7 @@ impl Conn {
     /// A GET whose body is counted, and hashed if `hash`, but not kept.
     pub async fn get_sink(&mut self, path: &str, hash: bool) -> Result<Sunk> {
         let fut = async {
-            let start = Instant::now();
             let resp = self.send(&Method::GET, path, &[], &Bytes::new()).await?;
-            let ttfb = start.elapsed();
             let status = resp.status();
             let mut body = resp.into_body();
             let mut hasher = hash.then(Sha256::new);
@@ -145,7 +147,7 @@ impl Conn {
                 }
             }
             let digest = hasher.map(|h| format!("sha256:{}", hex::encode(h.finalize())));
-            Ok(Sunk { status, bytes, digest, ttfb })
+            Ok(Sunk { status, bytes, digest })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut).await.map_err(|_| anyhow!("GET {path}: timed out"))?
     }

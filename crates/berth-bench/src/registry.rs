@@ -150,7 +150,14 @@ pub async fn push_blob(conn: &mut Conn, repo: &str, blob: &Blob, how: Upload) ->
 }
 
 /// zb's push unit: the layers, the config, then the manifest under `tag`.
-pub async fn push_image(conn: &mut Conn, repo: &str, tag: &str, config: &Blob, layers: &[&Blob], how: Upload) -> Result<Blob> {
+pub async fn push_image(
+    conn: &mut Conn,
+    repo: &str,
+    tag: &str,
+    config: &Blob,
+    layers: &[&Blob],
+    how: Upload,
+) -> Result<Blob> {
     for layer in layers {
         push_blob(conn, repo, layer, how).await?;
     }

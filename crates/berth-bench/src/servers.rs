@@ -1,0 +1,211 @@
+//! The servers under test, on loopback, pinned to the server core:
+//! Berth (through `berth-testkit`), Distribution (Debian's `docker-registry`,
+//! started here because the benchmark wants its access log off and log level
+//! `error`, which the testkit's test configuration does not set) and nginx
+//! with `sendfile on` as the limit for blob pulls.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use berth_testkit::process::Supervised;
+use berth_testkit::{BerthOptions, BerthServer};
+use tempfile::TempDir;
+
+use crate::stats::proc_status_kib;
+
+/// The core the servers run on; the load generator runs on [`CLIENT_CPU`].
+pub const SERVER_CPU: usize = 0;
+pub const CLIENT_CPU: usize = 1;
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Berth,
+    Distribution,
+    Nginx,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Berth => "berth",
+            Kind::Distribution => "distribution",
+            Kind::Nginx => "nginx",
+        }
+    }
+}
+
+enum Handle {
+    Berth(#[allow(dead_code)] BerthServer),
+    Process(#[allow(dead_code)] Supervised, #[allow(dead_code)] TempDir),
+}
+
+/// A running server; stopped on `Drop`.
+pub struct Server {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    pub pid: u32,
+    /// `VmRSS` right after start-up, KiB.
+    pub idle_rss_kib: u64,
+    _handle: Handle,
+}
+
+impl Server {
+    /// Peak resident memory so far (`VmHWM`), KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid, "VmHWM")
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid, "VmRSS")
+    }
+}
+
+/// The registry configuration both registries read: filesystem storage,
+/// deletes on, upload purging off, access log off, errors only. Berth reads
+/// the same file (its address and root come from `REGISTRY_*` overrides).
+fn registry_config(addr: SocketAddr, root: &Path) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+         rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
+         http:\n  addr: {addr}\n",
+        root.display()
+    )
+}
+
+/// Pins every thread of `pid` (and so every thread it creates later) to `cpu`.
+pub fn pin(pid: u32, cpu: usize) -> Result<()> {
+    let out = Command::new("taskset").args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()]).output()?;
+    if !out.status.success() {
+        bail!("taskset -a -p -c {cpu} {pid}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Pins this process (the load generator) to the client core.
+pub fn pin_self() -> Result<()> {
+    pin(std::process::id(), CLIENT_CPU)
+}
+
+/// Starts Berth from `bin` and pins it to the server core.
+pub fn start_berth(bin: &Path, scratch: &Path) -> Result<Server> {
+    let config = scratch.join("berth-config.yml");
+    std::fs::write(&config, registry_config("127.0.0.1:0".parse()?, &scratch.join("unused")))?;
+    let opts = BerthOptions::default()
+        .bin(bin)
+        .config_file(&config)
+        .delete_enabled(true)
+        .env("REGISTRY_LOG_ACCESSLOG_DISABLED", "true")
+        .env("REGISTRY_LOG_LEVEL", "error");
+    let server = BerthServer::start(opts).map_err(|e| anyhow!(e))?;
+    let pid = server.pid();
+    pin(pid, SERVER_CPU)?;
+    settle();
+    Ok(Server {
+        kind: Kind::Berth,
+        addr: server.addr(),
+        pid,
+        idle_rss_kib: proc_status_kib(pid, "VmRSS"),
+        _handle: Handle::Berth(server),
+    })
+}
+
+/// Starts `docker-registry serve` under `taskset` on the server core.
+pub fn start_distribution() -> Result<Server> {
+    let bin = berth_testkit::tools::require("docker-registry", "docker-registry").map_err(|e| anyhow!(e))?;
+    let dir = tempfile::Builder::new().prefix("bench-distribution-").tempdir_in(bench_tmp())?;
+    let addr = berth_testkit::net::free_loopback_addr().map_err(|e| anyhow!(e))?;
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, registry_config(addr, &dir.path().join("data")))?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", &SERVER_CPU.to_string()]).arg(&bin).arg("serve").arg(&config);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("REGISTRY_") || k.starts_with("AWS_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let log = dir.path().join("registry.log");
+    let process = Supervised::spawn("docker-registry", &mut cmd, &log, false).map_err(|e| anyhow!(e))?;
+    wait_http(addr, "/v2/", &log)?;
+    let pid = process.pid();
+    settle();
+    Ok(Server {
+        kind: Kind::Distribution,
+        addr,
+        pid,
+        idle_rss_kib: proc_status_kib(pid, "VmRSS"),
+        _handle: Handle::Process(process, dir),
+    })
+}
+
+/// Starts nginx (single process, `sendfile on`) serving `file` as `/blob`.
+pub fn start_nginx(file: &[u8]) -> Result<Server> {
+    let bin = berth_testkit::tools::require("nginx", "nginx-light").map_err(|e| anyhow!(e))?;
+    let dir = tempfile::Builder::new().prefix("bench-nginx-").tempdir_in(bench_tmp())?;
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("blob"), file)?;
+    let addr = berth_testkit::net::free_loopback_addr().map_err(|e| anyhow!(e))?;
+    let d = dir.path().display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log error;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  \
+         client_body_temp_path {d}/t1;\n  proxy_temp_path {d}/t2;\n  fastcgi_temp_path {d}/t3;\n  \
+         uwsgi_temp_path {d}/t4;\n  scgi_temp_path {d}/t5;\n  default_type application/octet-stream;\n  \
+         server {{ listen {addr}; root {www}; }}\n}}\n",
+        www = www.display()
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", &SERVER_CPU.to_string()])
+        .arg(&bin)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .arg("-c")
+        .arg(&conf_path);
+    let log = dir.path().join("stderr.log");
+    let process = Supervised::spawn("nginx", &mut cmd, &log, false).map_err(|e| anyhow!(e))?;
+    wait_http(addr, "/blob", &log)?;
+    let pid = process.pid();
+    Ok(Server {
+        kind: Kind::Nginx,
+        addr,
+        pid,
+        idle_rss_kib: proc_status_kib(pid, "VmRSS"),
+        _handle: Handle::Process(process, dir),
+    })
+}
+
+fn wait_http(addr: SocketAddr, path: &str, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if berth_testkit::http::get_status(addr, path) == Some(200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tail = berth_testkit::process::log_tail(log, 20);
+    Err(anyhow!("no 200 from http://{addr}{path} within 30 s\n{tail}")).context("server start")
+}
+
+/// Lets a freshly started server finish its start-up work before idle RSS is read.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Where servers keep their data: on disk (not tmpfs), so pushes pay real fsyncs.
+pub fn bench_tmp() -> PathBuf {
+    let dir = PathBuf::from("/var/tmp");
+    match dir.is_dir() {
+        true => dir,
+        false => std::env::temp_dir(),
+    }
+}
