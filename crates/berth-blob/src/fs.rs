@@ -154,17 +154,32 @@ async fn pump(mut body: ByteStream, limit: Option<u64>, tx: mpsc::Sender<Msg>) -
         }
         if buf.is_empty() && chunk.len() >= WRITE_BUFFER / 4 {
             if tx.send(Msg::Data(chunk)).await.is_err() {
-                return Ok(()); // the writer failed; its error is the one to report
+                return drain(body).await; // the writer failed; its error is the one to report
             }
             continue;
         }
         buf.extend_from_slice(&chunk);
         if buf.len() >= WRITE_BUFFER && tx.send(Msg::Data(buf.split().freeze())).await.is_err() {
-            return Ok(());
+            return drain(body).await;
         }
     }
     if !buf.is_empty() {
         let _ = tx.send(Msg::Data(buf.freeze())).await;
+    }
+    Ok(())
+}
+
+/// After the writer failed (a full disk), reads and discards a bounded rest
+/// of the body so the client, still sending, receives the error response
+/// instead of a reset connection.
+async fn drain(mut body: ByteStream) -> Result<(), StoreError> {
+    const DRAIN_LIMIT: u64 = 256 << 20;
+    let mut drained = 0u64;
+    while drained < DRAIN_LIMIT {
+        match body.next().await {
+            Some(Ok(chunk)) => drained += chunk.len() as u64,
+            _ => break,
+        }
     }
     Ok(())
 }
@@ -184,6 +199,7 @@ impl BlobStore for FsBlobStore {
         &self,
         upload: &str,
         offset: u64,
+        _state: &[u8],
         mut hasher: Hasher,
         body: ByteStream,
         limit: Option<u64>,
@@ -194,7 +210,7 @@ impl BlobStore for FsBlobStore {
             let mut file = open_upload(&path)?;
             restore_len(&file, offset)?;
             match write_loop(&mut file, offset, &mut hasher, &mut rx) {
-                Ok(len) => Ok(Appended { len, hasher }),
+                Ok(len) => Ok(Appended { len, hasher, store_state: Vec::new() }),
                 Err(e) => {
                     // Nothing past the last acknowledged byte survives a failure.
                     let _ = file.set_len(offset);
@@ -208,7 +224,13 @@ impl BlobStore for FsBlobStore {
         written
     }
 
-    async fn hash_upload(&self, upload: &str, len: u64, algorithm: Algorithm) -> Result<Digest, StoreError> {
+    async fn hash_upload(
+        &self,
+        upload: &str,
+        len: u64,
+        _state: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError> {
         let path = self.upload_path(upload)?;
         blocking(move || {
             let file = open_upload(&path)?;
@@ -227,7 +249,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn commit_upload(&self, upload: &str, len: u64, digest: &Digest) -> Result<(), StoreError> {
+    async fn commit_upload(&self, upload: &str, len: u64, _state: &[u8], digest: &Digest) -> Result<(), StoreError> {
         let src = self.upload_path(upload)?;
         let dir = self.blob_dir(digest);
         let dst = self.blob_path(digest);

@@ -5,10 +5,17 @@
 //! blobs. It knows nothing of repositories, manifests or HTTP: which blobs a
 //! repository may see is metadata, kept by `berth-meta`. Depends only on
 //! `berth-oci`.
+//!
+//! Implementations: [`FsBlobStore`] (a local directory) and
+//! [`s3::S3BlobStore`] (S3-compatible object storage). Both run the one
+//! behaviour suite in [`test_suite`] through [`blobstore_test_suite!`].
 
 mod error;
 mod fs;
+pub mod s3;
 mod stream;
+#[doc(hidden)]
+pub mod test_suite;
 
 pub use error::StoreError;
 pub use fs::FsBlobStore;
@@ -17,10 +24,18 @@ pub use stream::ByteStream;
 use async_trait::async_trait;
 use berth_oci::{Algorithm, ByteRange, Digest, Hasher};
 
-/// What an append did: the upload's new length and the hash state after it.
+/// What an append did: the upload's new length, the hash state after it,
+/// and the store's own state of the upload after it.
 pub struct Appended {
     pub len: u64,
     pub hasher: Hasher,
+    /// Opaque to the caller, who records it with `len` (in the same
+    /// compare-and-set) and passes it back to the next `append`,
+    /// `hash_upload` and `commit_upload` of the upload. Empty for stores
+    /// that keep no such state (the filesystem); the S3 store keeps its
+    /// multipart upload id, part ETags and tail object here, so that any
+    /// node can continue the upload.
+    pub store_state: Vec<u8>,
 }
 
 /// A committed blob opened for reading.
@@ -29,6 +44,13 @@ pub enum BlobReader {
     /// it to `sendfile`. `offset` and `len` select the bytes to send; `size`
     /// is the whole file's, for the caller to check against its records.
     File { file: std::fs::File, offset: u64, len: u64, size: u64 },
+    /// Bytes streamed from a remote store: exactly `len` bytes (the range
+    /// asked for, or the whole blob); `size` is the whole blob's.
+    Stream { body: ByteStream, len: u64, size: u64 },
+    /// A URL (presigned, time-limited) the client may fetch the blob from
+    /// directly; the server answers `307 Temporary Redirect` to it. `size`
+    /// is the stored blob's, for the caller to check against its records.
+    Redirect { url: String, size: u64 },
 }
 
 #[async_trait]
@@ -38,13 +60,16 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Appends `body` to an upload that holds `offset` acknowledged bytes,
     /// updating `hasher` as it goes; at most `limit` bytes are accepted.
-    /// Bytes beyond `offset` left by an interrupted append are discarded
-    /// first. On error the upload is cut back to `offset`, so the client can
-    /// retry from the last acknowledged byte. Returns once the data is durable.
+    /// `state` is the `store_state` recorded with `offset` (empty for a new
+    /// upload). Bytes beyond `offset` left by an interrupted append are
+    /// discarded first. On error the upload is cut back to `offset`, so the
+    /// client can retry from the last acknowledged byte. Returns once the
+    /// data is durable.
     async fn append(
         &self,
         upload: &str,
         offset: u64,
+        state: &[u8],
         hasher: Hasher,
         body: ByteStream,
         limit: Option<u64>,
@@ -52,12 +77,21 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Hashes the first `len` bytes of an upload with another algorithm (a
     /// client may name a sha512 digest only at the end of an upload).
-    async fn hash_upload(&self, upload: &str, len: u64, algorithm: Algorithm) -> Result<Digest, StoreError>;
+    /// `state` as recorded with `len`. The upload accepts no further appends
+    /// afterwards (the S3 store assembles its staging object here).
+    async fn hash_upload(
+        &self,
+        upload: &str,
+        len: u64,
+        state: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError>;
 
     /// Makes the first `len` bytes of an upload the durable blob `digest`
-    /// (already verified). Idempotent: if an earlier call got as far as the
-    /// rename, this one succeeds too.
-    async fn commit_upload(&self, upload: &str, len: u64, digest: &Digest) -> Result<(), StoreError>;
+    /// (already verified). `state` as recorded with `len`. Idempotent: if an
+    /// earlier call got as far as making the blob visible, this one succeeds
+    /// too.
+    async fn commit_upload(&self, upload: &str, len: u64, state: &[u8], digest: &Digest) -> Result<(), StoreError>;
 
     /// Discards an upload's staged bytes. Missing uploads are not an error.
     async fn delete_upload(&self, upload: &str) -> Result<(), StoreError>;

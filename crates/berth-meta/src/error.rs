@@ -19,3 +19,9 @@ impl From<rusqlite::Error> for MetaError {
         MetaError::Database(e.to_string())
     }
 }
+
+impl From<tokio_postgres::Error> for MetaError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        crate::postgres::error_from(e)
+    }
+}

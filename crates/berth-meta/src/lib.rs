@@ -1,15 +1,18 @@
 //! Registry metadata: which repositories exist, which blobs each may see,
 //! manifests (bodies included: they are small and read on every pull),
 //! tags, the reference graph (manifest → blobs, index → manifests,
-//! subject → referrers) and upload sessions with their saved hash state.
+//! subject → referrers), upload sessions with their saved hash state, and
+//! job leases ([`LeaseStore`]) so background jobs run once per cluster.
 //!
 //! Everything that lists or decides (catalog, tags, referrers, later garbage
 //! collection) asks this store and never walks blob storage. One trait,
 //! [`MetaStore`], one shared test suite ([`test_suite`]) that every backend
-//! runs. Depends only on `berth-oci`.
+//! runs. Backends: [`sqlite`] (embedded, the default) and [`postgres`]
+//! (several nodes sharing one database). Depends only on `berth-oci`.
 
 mod error;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod test_suite;
@@ -19,9 +22,49 @@ pub use model::*;
 
 use async_trait::async_trait;
 use berth_oci::{Digest, RepoName, Tag};
+use std::time::Duration;
+
+/// Leases that let one holder at a time run a background job across a
+/// cluster, and the job's durable progress, so that when a holder dies (its
+/// lease expires unrenewed) the next holder resumes where it stopped.
+///
+/// A separate trait because it is a separate concern (and a test double for
+/// a job runner need implement nothing else); every [`MetaStore`] is one, so
+/// a job runner given the store the server already holds can lease.
+///
+/// Time is the caller's (`now_ms`, Unix milliseconds), so tests inject a
+/// clock. Across nodes the clocks must agree to well within a TTL.
+/// A lease is held while `now_ms < expiry`; an expired lease is lost even if
+/// nobody has taken it yet: its holder must acquire again, never renew.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Takes the lease on `job` for `ttl` if it is free, expired, or already
+    /// held by `holder` (then it is extended). True if `holder` holds it now.
+    async fn try_acquire_lease(&self, job: &str, holder: &str, ttl: Duration, now_ms: i64) -> Result<bool, MetaError>;
+    /// Extends an unexpired lease held by `holder` to `now_ms + ttl`.
+    /// False if `holder` no longer holds it: stop working on the job.
+    async fn renew_lease(&self, job: &str, holder: &str, ttl: Duration, now_ms: i64) -> Result<bool, MetaError>;
+    /// Gives the lease up, keeping the saved progress for the next holder.
+    /// False if `holder` did not hold it.
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<bool, MetaError>;
+    /// The job's saved progress, whoever saved it.
+    async fn job_state(&self, job: &str) -> Result<Option<Vec<u8>>, MetaError>;
+    /// Saves progress if `holder` holds an unexpired lease on `job` (checked
+    /// in the same transaction, so a holder that lost its lease cannot
+    /// overwrite its successor's progress). False otherwise.
+    async fn save_job_state(&self, job: &str, holder: &str, state: &[u8], now_ms: i64) -> Result<bool, MetaError>;
+    /// The job is done: deletes its progress and releases the lease in one
+    /// transaction, if `holder` holds an unexpired lease. False otherwise.
+    async fn finish_job(&self, job: &str, holder: &str, now_ms: i64) -> Result<bool, MetaError>;
+}
+
+/// `now_ms + ttl`, saturating.
+pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
+    now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
 
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore: LeaseStore + Send + Sync + 'static {
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

@@ -7,6 +7,7 @@
 use crate::{ChildRef, MetaError, MetaStore, NewManifest, UploadSession};
 use berth_oci::{Algorithm, Digest, RepoName, Tag};
 use bytes::Bytes;
+use std::time::Duration;
 
 #[macro_export]
 macro_rules! metastore_test_suite {
@@ -22,6 +23,13 @@ macro_rules! metastore_test_suite {
             delete_manifest_removes_its_tags,
             referrers_filter_by_artifact_type,
             catalog_pages_lexically,
+            concurrent_advances_have_one_winner,
+            concurrent_put_manifest_and_unlink_blob_stay_atomic,
+            concurrent_put_and_delete_manifest_leave_no_dangling_tag,
+            concurrent_first_pushes_share_one_repository,
+            leases_exclude_other_holders_until_expiry,
+            concurrent_acquires_have_one_winner,
+            leased_job_resumes_after_its_holder_dies,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -233,4 +241,227 @@ pub async fn catalog_pages_lexically(s: &dyn MetaStore) {
     assert_eq!(s.list_repositories(None, 100).await.unwrap(), ["a", "a/b", "b", "b/x", "c"]);
     assert_eq!(s.list_repositories(Some("a/b"), 2).await.unwrap(), ["b", "b/x"]);
     assert_eq!(s.list_repositories(Some("c"), 2).await.unwrap(), Vec::<String>::new());
+}
+
+// ---- concurrency: what several nodes sharing one database rely on ----------
+// Each race runs its contenders with `tokio::join!`: their queries are in
+// flight at once (on separate connections where the backend has them).
+
+/// Rounds per race: enough to hit interleavings, few enough to stay fast.
+const ROUNDS: usize = 50;
+
+pub async fn concurrent_advances_have_one_winner(s: &dyn MetaStore) {
+    let u = UploadSession {
+        id: "race".into(),
+        repository: "r".into(),
+        offset: 0,
+        hash_state: vec![],
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    s.create_upload(&u).await.unwrap();
+    let mut offset = 0;
+    for round in 0..ROUNDS as u64 {
+        let next = |k: u64| offset + 10 + k;
+        let (a, b, c, d) = tokio::join!(
+            s.advance_upload("race", offset, next(0), &[0], 2),
+            s.advance_upload("race", offset, next(1), &[1], 2),
+            s.advance_upload("race", offset, next(2), &[2], 2),
+            s.advance_upload("race", offset, next(3), &[3], 2),
+        );
+        let won: Vec<usize> =
+            [a, b, c, d].into_iter().enumerate().filter(|(_, r)| *r.as_ref().unwrap()).map(|(i, _)| i).collect();
+        assert_eq!(won.len(), 1, "round {round}: exactly one writer advances, got {won:?}");
+        let got = s.get_upload("race").await.unwrap().unwrap();
+        assert_eq!((got.offset, got.hash_state), (next(won[0] as u64), vec![won[0] as u8]), "the winner's write");
+        offset = got.offset;
+    }
+}
+
+pub async fn concurrent_put_manifest_and_unlink_blob_stay_atomic(s: &dyn MetaStore) {
+    let r = repo("race/unlink");
+    for round in 0..ROUNDS {
+        let layer = digest(&format!("layer-{round}"));
+        let m = image(&format!("manifest-{round}"), &[&layer]);
+        let t = tag(&format!("t{round}"));
+        s.commit_blob(&r, &layer, 1, None, 1).await.unwrap();
+        let (put, unlinked) =
+            tokio::join!(s.put_manifest(&r, &m, std::slice::from_ref(&t), 2), s.unlink_blob(&r, &layer));
+        assert!(unlinked.unwrap(), "round {round}: the link existed");
+        let stored = s.get_manifest(&r, &m.digest).await.unwrap().is_some();
+        let tagged = s.get_tagged_manifest(&r, &t).await.unwrap().is_some();
+        match put {
+            // Serialised as put, then unlink.
+            Ok(()) => assert!(stored && tagged, "round {round}: a successful put is whole"),
+            // Serialised as unlink, then put: nothing of the manifest stored.
+            Err(MetaError::BlobUnknown(d)) => {
+                assert_eq!(d, layer);
+                assert!(!stored && !tagged, "round {round}: a failed put leaves nothing");
+            }
+            Err(e) => panic!("round {round}: {e:?}"),
+        }
+        assert_eq!(s.repo_blob(&r, &layer).await.unwrap(), None);
+    }
+}
+
+pub async fn concurrent_put_and_delete_manifest_leave_no_dangling_tag(s: &dyn MetaStore) {
+    let r = repo("race/delete");
+    // The window is a few round trips wide: more rounds than the other races.
+    for round in 0..3 * ROUNDS {
+        let m = image(&format!("m-{round}"), &[]);
+        let tags = [tag(&format!("a{round}")), tag(&format!("b{round}")), tag(&format!("c{round}"))];
+        s.put_manifest(&r, &m, &[], 1).await.unwrap();
+        // Three pushes tag the existing manifest while it is deleted.
+        let (deleted, a, b, c) = tokio::join!(
+            s.delete_manifest(&r, &m.digest),
+            s.put_manifest(&r, &m, &tags[0..1], 2),
+            s.put_manifest(&r, &m, &tags[1..2], 2),
+            s.put_manifest(&r, &m, &tags[2..3], 2),
+        );
+        for r in [a, b, c] {
+            r.unwrap();
+        }
+        let removed = deleted.unwrap().expect("the manifest existed, so delete finds it");
+        let listed = s.list_tags(&r, None, 10_000).await.unwrap().unwrap();
+        let stored = s.get_manifest(&r, &m.digest).await.unwrap().is_some();
+        for t in &tags {
+            // Each push ran either before the delete (which removed its tag)
+            // or after it (re-creating the manifest, tagged).
+            let is_listed = listed.contains(&t.to_string());
+            assert!(is_listed != removed.contains(t), "round {round}: {t} listed {is_listed}, removed {removed:?}");
+            assert!(!is_listed || stored, "round {round}: tag {t} points at a deleted manifest");
+        }
+        let any_listed = tags.iter().any(|t| listed.contains(&t.to_string()));
+        assert_eq!(stored, any_listed, "round {round}: re-created exactly when a push came after the delete");
+    }
+}
+
+pub async fn concurrent_first_pushes_share_one_repository(s: &dyn MetaStore) {
+    let (source, shared) = (repo("source"), digest("shared"));
+    s.commit_blob(&source, &shared, 1, None, 1).await.unwrap();
+    let latest = [tag("latest")];
+    for round in 0..ROUNDS {
+        // Five writers create the same new repository at once.
+        let r = repo(&format!("new/{round}"));
+        let d: Vec<Digest> = (0..3).map(|k| digest(&format!("{round}-{k}"))).collect();
+        let m = image(&format!("first-{round}"), &[]);
+        let (a, b, c, mounted, put) = tokio::join!(
+            s.commit_blob(&r, &d[0], 1, None, 1),
+            s.commit_blob(&r, &d[1], 1, None, 1),
+            s.commit_blob(&r, &d[2], 1, None, 1),
+            s.mount_blob(&r, &shared, Some(&source), 1),
+            s.put_manifest(&r, &m, &latest, 1),
+        );
+        for r in [a, b, c, put] {
+            r.unwrap();
+        }
+        assert_eq!(mounted.unwrap(), Some(1));
+        for k in d.iter().chain([&shared]) {
+            assert_eq!(s.repo_blob(&r, k).await.unwrap(), Some(1), "round {round}: {k}");
+        }
+        assert!(s.get_tagged_manifest(&r, &latest[0]).await.unwrap().is_some());
+    }
+    let names = s.list_repositories(None, 1000).await.unwrap();
+    assert_eq!(names.len(), ROUNDS + 1, "one repository per name: {names:?}");
+}
+
+// ---- job leases ---------------------------------------------------------------
+
+const TTL: Duration = Duration::from_secs(30);
+const TTL_MS: i64 = 30_000;
+
+pub async fn leases_exclude_other_holders_until_expiry(s: &dyn MetaStore) {
+    let t0 = 1_000_000;
+    assert!(s.try_acquire_lease("gc", "node-a", TTL, t0).await.unwrap());
+    assert!(!s.try_acquire_lease("gc", "node-b", TTL, t0 + 1).await.unwrap(), "held by a");
+    assert!(s.try_acquire_lease("other-job", "node-b", TTL, t0 + 1).await.unwrap(), "leases are per job");
+    assert!(!s.renew_lease("gc", "node-b", TTL, t0 + 2).await.unwrap(), "a non-holder cannot renew");
+    assert!(!s.release_lease("gc", "node-b").await.unwrap(), "nor release");
+    assert!(s.try_acquire_lease("gc", "node-a", TTL, t0 + 3).await.unwrap(), "the holder may re-acquire");
+    // Renewal moves expiry: b still cannot take it when the first TTL is over.
+    assert!(s.renew_lease("gc", "node-a", TTL, t0 + 20_000).await.unwrap());
+    assert!(!s.try_acquire_lease("gc", "node-b", TTL, t0 + TTL_MS + 1).await.unwrap(), "renewed");
+    // Expiry is `now >= renewed + ttl`: then the lease is lost, even unclaimed.
+    let expiry = t0 + 20_000 + TTL_MS;
+    assert!(!s.renew_lease("gc", "node-a", TTL, expiry).await.unwrap(), "an expired lease cannot be renewed");
+    assert!(s.try_acquire_lease("gc", "node-b", TTL, expiry).await.unwrap(), "expired: b takes over");
+    assert!(!s.renew_lease("gc", "node-a", TTL, expiry + 1).await.unwrap());
+    assert!(!s.release_lease("gc", "node-a").await.unwrap(), "a no longer holds it");
+    assert!(s.release_lease("gc", "node-b").await.unwrap());
+    assert!(s.try_acquire_lease("gc", "node-a", TTL, expiry + 2).await.unwrap(), "released: free at once");
+}
+
+pub async fn concurrent_acquires_have_one_winner(s: &dyn MetaStore) {
+    for round in 0..ROUNDS as i64 {
+        let job = format!("job-{round}");
+        let now = 1_000 + round;
+        let (a, b, c, d) = tokio::join!(
+            s.try_acquire_lease(&job, "a", TTL, now),
+            s.try_acquire_lease(&job, "b", TTL, now),
+            s.try_acquire_lease(&job, "c", TTL, now),
+            s.try_acquire_lease(&job, "d", TTL, now),
+        );
+        let winners = [a, b, c, d].into_iter().filter(|r| *r.as_ref().unwrap()).count();
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+/// The test job: handles items `0..JOB_ITEMS` in order, saving how many are
+/// done after each (a little-endian u32) and renewing its lease. A step
+/// must be idempotent in a real job: a holder that dies between doing an
+/// item and saving progress leaves it to be done again.
+const JOB_ITEMS: u32 = 10;
+
+enum JobRun {
+    NotLeased,
+    /// The holder stopped (died) after this many items in total.
+    Died(u32),
+    Finished,
+}
+
+async fn run_test_job(
+    s: &dyn MetaStore,
+    holder: &str,
+    now: i64,
+    die_after: Option<u32>,
+    log: &mut Vec<(String, u32)>,
+) -> JobRun {
+    const JOB: &str = "test-job";
+    if !s.try_acquire_lease(JOB, holder, TTL, now).await.unwrap() {
+        return JobRun::NotLeased;
+    }
+    let state = s.job_state(JOB).await.unwrap();
+    let mut done = state.map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes of progress")));
+    while done < JOB_ITEMS {
+        if die_after == Some(done) {
+            return JobRun::Died(done);
+        }
+        log.push((holder.to_owned(), done));
+        done += 1;
+        assert!(s.save_job_state(JOB, holder, &done.to_le_bytes(), now).await.unwrap());
+        assert!(s.renew_lease(JOB, holder, TTL, now).await.unwrap());
+    }
+    assert!(s.finish_job(JOB, holder, now).await.unwrap());
+    JobRun::Finished
+}
+
+pub async fn leased_job_resumes_after_its_holder_dies(s: &dyn MetaStore) {
+    let mut log = Vec::new();
+    let t0 = 5_000_000;
+    assert!(matches!(run_test_job(s, "node-a", t0, Some(4), &mut log).await, JobRun::Died(4)));
+    assert_eq!(s.job_state("test-job").await.unwrap(), Some(4u32.to_le_bytes().to_vec()));
+    // While a's lease runs, nobody else may work on the job.
+    assert!(matches!(run_test_job(s, "node-b", t0 + TTL_MS - 1, None, &mut log).await, JobRun::NotLeased));
+    // a is dead: its lease expires; b takes over and continues at item 4.
+    assert!(matches!(run_test_job(s, "node-b", t0 + TTL_MS, None, &mut log).await, JobRun::Finished));
+    let expected: Vec<(String, u32)> =
+        (0..JOB_ITEMS).map(|i| (if i < 4 { "node-a" } else { "node-b" }.to_owned(), i)).collect();
+    assert_eq!(log, expected, "every item once, resumed where a stopped");
+    assert_eq!(s.job_state("test-job").await.unwrap(), None, "finishing clears progress");
+    // a comes back from its pause: it can neither save nor finish.
+    assert!(!s.save_job_state("test-job", "node-a", &[9, 9, 9, 9], t0 + TTL_MS + 1).await.unwrap());
+    assert!(!s.finish_job("test-job", "node-a", t0 + TTL_MS + 1).await.unwrap());
+    assert_eq!(s.job_state("test-job").await.unwrap(), None);
+    // Finished means released: the next run starts from scratch at once.
+    assert!(matches!(run_test_job(s, "node-c", t0 + TTL_MS + 2, Some(0), &mut log).await, JobRun::Died(0)));
 }

@@ -11,13 +11,16 @@ mod body;
 mod cache;
 mod error;
 mod handlers;
+mod listener;
 pub mod purge;
 pub mod route;
+mod sendfile;
 mod settings;
 mod state;
 mod urls;
 
 pub use auth::Authenticator;
+pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;
 
@@ -29,10 +32,10 @@ use std::sync::Arc;
 
 /// The whole API as a router; tests call it in-process, the binary serves it.
 pub fn app(state: Arc<App>) -> Router {
-    Router::new().fallback(serve).with_state(state)
+    Router::new().fallback(handle).with_state(state)
 }
 
-async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
+async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match strip_prefix(&app.settings.prefix, req) {
         Some(req) => match app.auth.check(req.headers()).await {

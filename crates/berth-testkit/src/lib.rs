@@ -25,11 +25,13 @@ pub mod berth;
 pub mod containerd;
 pub mod distribution;
 pub mod dockerd;
+pub mod garage;
 pub mod http;
 pub mod image;
 pub mod net;
 pub mod oras;
 pub mod podman;
+pub mod postgres;
 pub mod process;
 pub mod tools;
 
@@ -37,9 +39,11 @@ pub use berth::{BerthOptions, BerthServer};
 pub use containerd::Containerd;
 pub use distribution::{Distribution, DistributionOptions};
 pub use dockerd::Dockerd;
+pub use garage::Garage;
 pub use image::{BuildContext, ImageContext};
 pub use oras::Oras;
 pub use podman::Podman;
+pub use postgres::Postgres;
 pub use process::{run_bounded, CommandOutput};
 
 /// Error type of the harness: a human-readable message. Tests only

@@ -5,7 +5,6 @@ use berth_blob::FsBlobStore;
 use berth_meta::sqlite::SqliteStore;
 use berth_server::purge::{self, PurgePolicy};
 use berth_server::{App, Authenticator};
-use std::future::IntoFuture;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,14 +40,7 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
 
         let addr = config.http.socket_addr()?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        // Headers and a small body go out as separate writes: without
-        // TCP_NODELAY the body can wait ~40 ms for the client's delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let local = axum::serve::Listener::local_addr(&listener)?;
+        let local = listener.local_addr()?;
         tracing::info!(addr = %local, root = %root.display(), database = %db.display(), "berth listening");
         // The one line on stdout: tests and scripts wait for it.
         println!("berth listening on http://{local}");
@@ -58,20 +50,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         // at most `http.draintimeout` (Distribution's meaning; 0 → a short
         // grace so a push in flight is not cut for nothing).
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let router = berth_server::app(app);
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!(drain_secs = drain.as_secs_f64(), "shutting down");
-            let _ = signalled_tx.send(());
-        });
-        tokio::select! {
-            result = server.into_future() => result.context("serving")?,
-            _ = async { let _ = signalled_rx.await; tokio::time::sleep(drain).await } => {
-                tracing::warn!("drain timeout reached; closing remaining connections");
-            }
-        }
+        berth_server::serve(listener, router, shutdown_signal(), drain).await;
+        tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
     // Do not wait forever for blocking tasks (a client stuck mid-download).

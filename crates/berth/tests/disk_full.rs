@@ -78,7 +78,8 @@ fn full_disk_fails_cleanly_and_keeps_what_was_stored() {
     let loc = http.post(format!("{base}/v2/full/a/blobs/uploads/")).send().unwrap();
     let loc = format!("{base}{}", loc.headers()["location"].to_str().unwrap());
     let first = bytes(1 << 20, 3);
-    let r = http.patch(&loc).header("content-range", format!("0-{}", first.len() - 1)).body(first.clone()).send().unwrap();
+    let r =
+        http.patch(&loc).header("content-range", format!("0-{}", first.len() - 1)).body(first.clone()).send().unwrap();
     assert_eq!(r.status(), 202);
     let loc = format!("{base}{}", r.headers()["location"].to_str().unwrap());
     let r = http.patch(&loc).body(big.clone()).send().unwrap();

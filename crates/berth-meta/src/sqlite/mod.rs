@@ -1,5 +1,6 @@
 //! The SQLite metadata store: the embedded default.
 
+mod leases;
 mod pool;
 mod schema;
 

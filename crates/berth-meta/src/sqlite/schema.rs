@@ -62,6 +62,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX uploads_by_age ON uploads (updated_ms);
     "#,
+    // 2: background job leases and their durable progress.
+    r#"
+    CREATE TABLE job_leases (
+        job TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        acquired_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE job_state (
+        job TEXT PRIMARY KEY,
+        state BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

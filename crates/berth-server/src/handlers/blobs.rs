@@ -33,7 +33,10 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response>
     let body = if ctx.parts.method == Method::HEAD {
         Body::empty()
     } else {
-        let BlobReader::File { file, offset, len, size: stored } = ctx.app.blobs.open(&digest, range).await?;
+        let reader = ctx.app.blobs.open(&digest, range).await?;
+        let (BlobReader::File { size: stored, .. }
+        | BlobReader::Stream { size: stored, .. }
+        | BlobReader::Redirect { size: stored, .. }) = reader;
         if stored != size {
             // Never promise bytes that are not there: fail before the headers.
             return Err(ApiError::internal(
@@ -41,7 +44,20 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response>
                 format!("{digest}: {stored} bytes stored, {size} recorded"),
             ));
         }
-        crate::body::file_body(file, offset, len)
+        match reader {
+            BlobReader::File { file, offset, len, .. } => match sendfile_slot(ctx) {
+                Some(slot) => Body::new(crate::sendfile::SendfileBody::new(slot, file, offset, len)),
+                None => crate::body::file_body(file, offset, len),
+            },
+            BlobReader::Stream { body, .. } => Body::from_stream(body),
+            // `storage.redirect` (S3): the client fetches the bytes from the store.
+            BlobReader::Redirect { url, .. } => {
+                return Ok(empty(
+                    StatusCode::TEMPORARY_REDIRECT,
+                    vec![("location", header_value(&url)), ("docker-content-digest", header_value(digest.as_str()))],
+                ));
+            }
+        }
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -66,4 +82,12 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Respon
         return Err(ApiError::new(ErrorCode::BlobUnknown).detail(serde_json::json!({ "digest": digest.as_str() })));
     }
     Ok(empty(StatusCode::ACCEPTED, vec![("docker-content-digest", header_value(digest.as_str()))]))
+}
+
+/// The connection's sendfile slot, on plain HTTP/1.x connections that have one.
+fn sendfile_slot(ctx: &Ctx<'_>) -> Option<std::sync::Arc<crate::sendfile::SendfileSlot>> {
+    if ctx.parts.version > http::Version::HTTP_11 {
+        return None;
+    }
+    ctx.parts.extensions.get::<std::sync::Arc<crate::sendfile::SendfileSlot>>().cloned()
 }

@@ -1,0 +1,117 @@
+//! Schema migrations, applied in order at open inside one transaction;
+//! `schema_migrations` records which have run. Never edit a released
+//! migration: add one. Versions match SQLite's (`sqlite/schema.rs`): the
+//! same number means the same tables on both backends.
+//!
+//! Nodes starting together serialise on a transaction-scoped advisory
+//! lock, so exactly one applies each migration and the others then find it
+//! recorded. DDL is transactional in PostgreSQL: a failed migration leaves
+//! nothing behind.
+//!
+//! Every text key is `COLLATE "C"`: byte order, as SQLite's BINARY and Go's
+//! `sort.Strings` (catalog and tag pages must match Distribution's), and
+//! whatever locale the database was created with.
+
+use tokio_postgres::Client;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the registry core.
+    r#"
+    CREATE TABLE repositories (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE blobs (
+        digest TEXT COLLATE "C" PRIMARY KEY,
+        size BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE repository_blobs (
+        repository_id BIGINT NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    );
+    CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
+    CREATE TABLE manifests (
+        repository_id BIGINT NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        media_type TEXT NOT NULL,
+        artifact_type TEXT,
+        subject TEXT COLLATE "C",
+        annotations TEXT,
+        size BIGINT NOT NULL,
+        body BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    );
+    CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+    CREATE TABLE manifest_references (
+        repository_id BIGINT NOT NULL,
+        manifest_digest TEXT COLLATE "C" NOT NULL,
+        child_digest TEXT COLLATE "C" NOT NULL,
+        child_is_manifest BOOLEAN NOT NULL,
+        PRIMARY KEY (repository_id, manifest_digest, child_digest)
+    );
+    CREATE INDEX manifest_references_by_child ON manifest_references (repository_id, child_digest);
+    CREATE TABLE tags (
+        repository_id BIGINT NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, name)
+    );
+    CREATE INDEX tags_by_digest ON tags (repository_id, digest);
+    CREATE TABLE uploads (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        repository TEXT NOT NULL,
+        upload_offset BIGINT NOT NULL,
+        hash_state BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE INDEX uploads_by_age ON uploads (updated_ms);
+    "#,
+    // 2: background job leases and their durable progress.
+    r#"
+    CREATE TABLE job_leases (
+        job TEXT COLLATE "C" PRIMARY KEY,
+        holder TEXT COLLATE "C" NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        acquired_ms BIGINT NOT NULL
+    );
+    CREATE TABLE job_state (
+        job TEXT COLLATE "C" PRIMARY KEY,
+        state BYTEA NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    "#,
+];
+
+pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(hashtext('berth-meta schema'));
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );",
+    )
+    .await?;
+    let applied: i32 = tx.query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[]).await?.get(0);
+    if applied as usize > MIGRATIONS.len() {
+        tracing::warn!(database = applied, known = MIGRATIONS.len(), "metadata schema is newer than this berth");
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        let version = (i + 1) as i32;
+        tx.batch_execute(sql).await?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).await?;
+        tracing::info!(version, "applied metadata migration");
+    }
+    tx.commit().await
+}
+
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
