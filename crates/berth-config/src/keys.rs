@@ -38,6 +38,8 @@ const NO_HEALTH: &str = "Berth runs no configurable health checks; it answers /v
 const NO_DEBUG: &str = "Berth has no separate debug server (pprof, expvar, /debug/health, metrics)";
 const NO_BLOB_CACHE: &str = "Berth reads blob descriptors from its metadata database, not a Distribution cache";
 const NO_REPORTING: &str = "Berth sends no error reports to Bugsnag or New Relic";
+const NO_SSE: &str = "Berth does not request server-side encryption; enable default encryption on the bucket";
+const S3_COPY: &str = "Berth sizes its server-side copies itself";
 const NO_SCHEMA1: &str = "Berth does not sign or serve schema1 manifests";
 
 /// Drivers known to Distribution 2.8 (swift, oss) and 3.x besides filesystem.
@@ -84,7 +86,32 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("storage.filesystem.rootdirectory", Value(Str)),
     ("storage.filesystem.maxthreads", Ignored("Berth bounds its blocking file I/O itself")),
     ("storage.inmemory", NotYet("the inmemory storage driver")),
-    ("storage.s3", NotYet("the s3 storage driver")),
+    ("storage.s3", Section),
+    ("storage.s3.accesskey", Value(Str)),
+    ("storage.s3.secretkey", Value(Str)),
+    ("storage.s3.region", Value(Str)),
+    ("storage.s3.regionendpoint", Value(Str)),
+    ("storage.s3.bucket", Value(Str)),
+    ("storage.s3.rootdirectory", Value(Str)),
+    ("storage.s3.forcepathstyle", Value(Bool)),
+    ("storage.s3.chunksize", Value(UInt)),
+    ("storage.s3.secure", Value(Bool)),
+    ("storage.s3.skipverify", Value(Bool)),
+    ("storage.s3.v4auth", Ignored("Berth always signs with AWS Signature Version 4")),
+    ("storage.s3.encrypt", Ignored(NO_SSE)),
+    ("storage.s3.keyid", Ignored(NO_SSE)),
+    ("storage.s3.storageclass", Ignored("objects get the bucket's default storage class")),
+    ("storage.s3.objectacl", Ignored("objects get the bucket's default ACL")),
+    ("storage.s3.multipartcopychunksize", Ignored(S3_COPY)),
+    ("storage.s3.multipartcopymaxconcurrency", Ignored(S3_COPY)),
+    ("storage.s3.multipartcopythresholdsize", Ignored(S3_COPY)),
+    ("storage.s3.useragent", Ignored("Berth sends its own User-Agent")),
+    ("storage.s3.usedualstack", Ignored("set regionendpoint to a dual-stack endpoint instead")),
+    ("storage.s3.accelerate", Ignored("set regionendpoint to an accelerated endpoint instead")),
+    ("storage.s3.loglevel", Ignored("S3 requests are logged through log.level")),
+    ("storage.s3.sessiontoken", NotYet("temporary S3 credentials (session tokens)")),
+    ("storage.s3.checksumdisabled", Ignored("Berth verifies every blob against its digest")),
+    ("storage.s3.checksumalgorithm", Ignored("Berth verifies every blob against its digest")),
     ("storage.azure", NotYet("the azure storage driver")),
     ("storage.gcs", NotYet("the gcs storage driver")),
     ("storage.swift", NotYet("the swift storage driver")),
@@ -188,6 +215,8 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth", Section),
     ("berth.database", Section),
     ("berth.database.path", Value(Str)),
+    ("berth.database.url", Value(Str)),
+    ("berth.database.poolsize", Value(UInt)),
     ("berth.manifests", Section),
     ("berth.manifests.maxbytes", Value(UInt)),
     ("berth.tags", Section),

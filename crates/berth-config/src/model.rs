@@ -189,6 +189,9 @@ impl Http {
 #[serde(default, deny_unknown_fields)]
 pub struct Storage {
     pub filesystem: Filesystem,
+    /// `storage.s3`: when present, blobs live in S3-compatible object storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3>,
     pub delete: Delete,
     pub redirect: Redirect,
     pub maintenance: Maintenance,
@@ -363,6 +366,12 @@ pub struct Berth {
 pub struct Database {
     /// SQLite file; default see [`Config::database_path`].
     pub path: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://user:password@host:port/db`): several
+    /// Berth nodes then share one metadata database. Overrides `path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret>,
+    /// Most connections one node opens to PostgreSQL.
+    pub poolsize: Option<usize>,
 }
 
 /// `berth.manifests`.
@@ -423,4 +432,38 @@ pub struct HtpasswdAuth {
     pub realm: String,
     /// The htpasswd file; created with a generated `docker` user if missing.
     pub path: PathBuf,
+}
+
+/// `storage.s3`: Distribution's S3 driver keys that Berth uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3 {
+    pub accesskey: Option<Secret>,
+    pub secretkey: Option<Secret>,
+    pub region: String,
+    pub regionendpoint: Option<String>,
+    pub bucket: String,
+    pub rootdirectory: String,
+    pub forcepathstyle: bool,
+    /// Multipart part size in bytes (Distribution's default: 10 MiB).
+    pub chunksize: u64,
+    pub secure: bool,
+    pub skipverify: bool,
+}
+
+impl Default for S3 {
+    fn default() -> Self {
+        S3 {
+            accesskey: None,
+            secretkey: None,
+            region: String::new(),
+            regionendpoint: None,
+            bucket: String::new(),
+            rootdirectory: String::new(),
+            forcepathstyle: false,
+            chunksize: 10 << 20,
+            secure: true,
+            skipverify: false,
+        }
+    }
 }

@@ -99,10 +99,12 @@ fn env_applies_without_a_file() {
 
 #[test]
 fn registry_storage_selects_the_driver_and_replaces_the_section() {
-    let p = problems(MINIMAL, &[("REGISTRY_STORAGE", "s3"), ("REGISTRY_STORAGE_S3_ACCESSKEY", "AK")]);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert_eq!(p[0].key, "storage.s3");
-    assert_eq!(p[0].kind, ProblemKind::NotYetSupported);
+    let loaded = ok(MINIMAL, &[("REGISTRY_STORAGE", "s3"), ("REGISTRY_STORAGE_S3_ACCESSKEY", "AK")]);
+    let s3 = loaded.config.storage.s3.as_ref().expect("s3 selected");
+    assert_eq!(s3.accesskey.as_ref().map(|k| k.expose()), Some("AK"));
+    assert_eq!(s3.chunksize, 10 << 20, "Distribution's default part size");
+    let p = problems(MINIMAL, &[("REGISTRY_STORAGE", "gcs")]);
+    assert_eq!((p[0].key.as_str(), p[0].kind), ("storage.gcs", ProblemKind::NotYetSupported));
     assert!(p[0].message.contains("REGISTRY_STORAGE"), "{}", p[0].message);
 
     // REGISTRY_STORAGE=filesystem drops the file's storage section, as Distribution does.
@@ -256,7 +258,6 @@ fn all_problems_are_collected_in_one_error() {
         keys,
         [
             "version",
-            "storage.s3",
             "storage.delete.enabled",
             "http.addr",
             "http.bogus",

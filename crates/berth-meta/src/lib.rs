@@ -76,6 +76,7 @@ pub trait MetaStore: LeaseStore + Send + Sync + 'static {
         expected_offset: u64,
         offset: u64,
         hash_state: &[u8],
+        store_state: &[u8],
         now_ms: i64,
     ) -> Result<bool, MetaError>;
     async fn delete_upload(&self, id: &str) -> Result<bool, MetaError>;

@@ -9,6 +9,9 @@ pub struct UploadSession {
     pub offset: u64,
     /// `berth_oci::Hasher::save()` after those bytes.
     pub hash_state: Vec<u8>,
+    /// The blob store's own resumable state (S3: multipart id, parts, tail);
+    /// empty for the filesystem.
+    pub store_state: Vec<u8>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }

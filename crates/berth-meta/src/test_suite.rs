@@ -75,14 +75,16 @@ pub async fn uploads_advance_only_from_the_expected_offset(s: &dyn MetaStore) {
         hash_state: vec![1, 2, 3],
         created_ms: 10,
         updated_ms: 10,
+        store_state: Vec::new(),
     };
     s.create_upload(&u).await.unwrap();
     assert_eq!(s.get_upload("u-1").await.unwrap(), Some(u.clone()));
-    assert!(s.advance_upload("u-1", 0, 100, &[4], 20).await.unwrap());
+    assert!(s.advance_upload("u-1", 0, 100, &[4], b"multipart-7", 20).await.unwrap());
     // A second writer that also started from 0 loses.
-    assert!(!s.advance_upload("u-1", 0, 50, &[5], 21).await.unwrap());
+    assert!(!s.advance_upload("u-1", 0, 50, &[5], &[], 21).await.unwrap());
     let got = s.get_upload("u-1").await.unwrap().unwrap();
     assert_eq!((got.offset, got.hash_state, got.updated_ms), (100, vec![4], 20));
+    assert_eq!(got.store_state, b"multipart-7", "the blob store's state is kept with the session");
     assert!(s.delete_upload("u-1").await.unwrap());
     assert!(!s.delete_upload("u-1").await.unwrap());
     assert_eq!(s.get_upload("u-1").await.unwrap(), None);
@@ -97,6 +99,7 @@ pub async fn stale_uploads_oldest_first(s: &dyn MetaStore) {
             hash_state: vec![],
             created_ms: t,
             updated_ms: t,
+            store_state: Vec::new(),
         };
         s.create_upload(&u).await.unwrap();
     }
@@ -114,6 +117,7 @@ pub async fn blobs_are_visible_per_repository(s: &dyn MetaStore) {
         hash_state: vec![],
         created_ms: 1,
         updated_ms: 1,
+        store_state: Vec::new(),
     };
     s.create_upload(&u).await.unwrap();
     s.commit_blob(&a, &d, 5, Some("up"), 2).await.unwrap();
@@ -258,16 +262,17 @@ pub async fn concurrent_advances_have_one_winner(s: &dyn MetaStore) {
         hash_state: vec![],
         created_ms: 1,
         updated_ms: 1,
+        store_state: Vec::new(),
     };
     s.create_upload(&u).await.unwrap();
     let mut offset = 0;
     for round in 0..ROUNDS as u64 {
         let next = |k: u64| offset + 10 + k;
         let (a, b, c, d) = tokio::join!(
-            s.advance_upload("race", offset, next(0), &[0], 2),
-            s.advance_upload("race", offset, next(1), &[1], 2),
-            s.advance_upload("race", offset, next(2), &[2], 2),
-            s.advance_upload("race", offset, next(3), &[3], 2),
+            s.advance_upload("race", offset, next(0), &[0], &[], 2),
+            s.advance_upload("race", offset, next(1), &[1], &[], 2),
+            s.advance_upload("race", offset, next(2), &[2], &[], 2),
+            s.advance_upload("race", offset, next(3), &[3], &[], 2),
         );
         let won: Vec<usize> =
             [a, b, c, d].into_iter().enumerate().filter(|(_, r)| *r.as_ref().unwrap()).map(|(i, _)| i).collect();

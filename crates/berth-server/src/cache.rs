@@ -40,6 +40,8 @@ impl CachedManifest {
 }
 
 pub struct ManifestCache {
+    /// Off when several nodes share the metadata (see `new`).
+    enabled: bool,
     tags: Cache<String, Digest>,
     manifests: Cache<String, Arc<CachedManifest>>,
     generation: AtomicU64,
@@ -60,8 +62,12 @@ fn digest_key(repo: &RepoName, digest: &Digest) -> String {
 }
 
 impl ManifestCache {
+    /// A cache of at most `max_bytes`; 0 turns it off. Several nodes sharing
+    /// PostgreSQL run with it off until cross-node invalidation exists: a
+    /// node must never serve a tag another node moved or deleted.
     pub fn new(max_bytes: u64) -> Self {
         ManifestCache {
+            enabled: max_bytes > 0,
             tags: Cache::builder().max_capacity(max_bytes / 64).build(),
             manifests: Cache::builder()
                 .weigher(|k: &String, v: &Arc<CachedManifest>| {
@@ -90,6 +96,9 @@ impl ManifestCache {
     /// Remembers what the database said at `seen`, unless something was
     /// written since.
     pub fn fill(&self, repo: &RepoName, tag: Option<&Tag>, m: Arc<CachedManifest>, seen: Generation) {
+        if !self.enabled {
+            return;
+        }
         let Ok(_shared) = self.fill_lock.read() else { return };
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
@@ -147,5 +156,13 @@ mod tests {
         assert!(c.by_digest(&repo, &m.digest).is_some());
         c.invalidate(&repo, &[], Some(&m.digest));
         assert!(c.by_tag(&repo, &tag).is_none(), "a deleted manifest is gone by tag too");
+    }
+
+    #[test]
+    fn zero_bytes_means_off() {
+        let c = ManifestCache::new(0);
+        let (repo, tag) = (RepoName::parse("a").unwrap(), Tag::parse("v1").unwrap());
+        c.fill(&repo, Some(&tag), manifest("m"), c.generation());
+        assert!(c.by_tag(&repo, &tag).is_none());
     }
 }

@@ -75,6 +75,7 @@ mod tests {
                 hash_state: vec![],
                 created_ms: *updated,
                 updated_ms: *updated,
+                store_state: Vec::new(),
             };
             meta.create_upload(&s).await.unwrap();
         }

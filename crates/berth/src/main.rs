@@ -3,6 +3,7 @@
 mod logging;
 mod serve;
 mod settings;
+mod stores;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

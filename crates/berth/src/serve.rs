@@ -1,12 +1,9 @@
 //! `berth serve`: open the stores, bind, serve until SIGTERM/SIGINT.
 
 use anyhow::Context;
-use berth_blob::FsBlobStore;
-use berth_meta::sqlite::SqliteStore;
 use berth_server::purge::{self, PurgePolicy};
 use berth_server::{App, Authenticator};
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
@@ -19,16 +16,13 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let root = &config.storage.filesystem.rootdirectory;
-        let blobs = FsBlobStore::open(root).with_context(|| format!("opening blob storage at {}", root.display()))?;
-        let db = config.database_path();
-        let meta = SqliteStore::open(&db).with_context(|| format!("opening metadata database {}", db.display()))?;
+        let stores = crate::stores::open(&config).await?;
         let settings = crate::settings::server_settings(&config)?;
         let auth = match &config.auth.htpasswd {
             None => Authenticator::Anonymous,
             Some(h) => Authenticator::Htpasswd(berth_auth::Htpasswd::open(&h.path, &h.realm).context("auth.htpasswd")?),
         };
-        let app = App::new(settings, Arc::new(meta), Arc::new(blobs), auth);
+        let app = App::new(settings, stores.meta, stores.blobs, auth);
 
         let purging = &config.storage.maintenance.uploadpurging;
         if purging.enabled {
@@ -41,7 +35,7 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let addr = config.http.socket_addr()?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(addr = %local, root = %root.display(), database = %db.display(), "berth listening");
+        tracing::info!(addr = %local, blobs = %stores.blobs_at, metadata = %stores.meta_at, "berth listening");
         // The one line on stdout: tests and scripts wait for it.
         println!("berth listening on http://{local}");
         std::io::stdout().flush()?;

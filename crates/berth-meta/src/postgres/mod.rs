@@ -107,7 +107,7 @@ async fn link_blob(c: &impl GenericClient, repo_id: i64, digest: &str, now_ms: i
     Ok(())
 }
 
-const UPLOAD_COLUMNS: &str = "id, repository, upload_offset, hash_state, created_ms, updated_ms";
+const UPLOAD_COLUMNS: &str = "id, repository, upload_offset, hash_state, created_ms, updated_ms, store_state";
 
 fn upload_from_row(r: &Row) -> UploadSession {
     UploadSession {
@@ -117,6 +117,7 @@ fn upload_from_row(r: &Row) -> UploadSession {
         hash_state: r.get(3),
         created_ms: r.get(4),
         updated_ms: r.get(5),
+        store_state: r.get(6),
     }
 }
 
@@ -135,10 +136,14 @@ impl MetaStore for PostgresStore {
         retrying(|| async {
             let c = self.client().await?;
             let st = c
-                .prepare_cached(&format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                .prepare_cached(&format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                 .await?;
-            c.execute(&st, &[&u.id, &u.repository, &(u.offset as i64), &u.hash_state, &u.created_ms, &u.updated_ms])
-                .await?;
+            let offset = u.offset as i64;
+            c.execute(
+                &st,
+                &[&u.id, &u.repository, &offset, &u.hash_state, &u.created_ms, &u.updated_ms, &u.store_state],
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -156,17 +161,19 @@ impl MetaStore for PostgresStore {
         expected_offset: u64,
         offset: u64,
         hash_state: &[u8],
+        store_state: &[u8],
         now_ms: i64,
     ) -> Result<bool, MetaError> {
         retrying(|| async {
             let c = self.client().await?;
             let st = c
                 .prepare_cached(
-                    "UPDATE uploads SET upload_offset = $3, hash_state = $4, updated_ms = $5
+                    "UPDATE uploads SET upload_offset = $3, hash_state = $4, updated_ms = $5, store_state = $6
                      WHERE id = $1 AND upload_offset = $2",
                 )
                 .await?;
-            let n = c.execute(&st, &[&id, &(expected_offset as i64), &(offset as i64), &hash_state, &now_ms]).await?;
+            let (expected, offset) = (expected_offset as i64, offset as i64);
+            let n = c.execute(&st, &[&id, &expected, &offset, &hash_state, &now_ms, &store_state]).await?;
             Ok(n == 1)
         })
         .await

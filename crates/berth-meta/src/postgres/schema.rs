@@ -87,6 +87,10 @@ const MIGRATIONS: &[&str] = &[
         updated_ms BIGINT NOT NULL
     );
     "#,
+    // 3: the blob store's resumable upload state (S3 multipart uploads).
+    r#"
+    ALTER TABLE uploads ADD COLUMN store_state BYTEA NOT NULL DEFAULT '\x';
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -58,6 +58,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadSession> {
         hash_state: r.get(3)?,
         created_ms: r.get(4)?,
         updated_ms: r.get(5)?,
+        store_state: r.get(6)?,
     })
 }
 
@@ -77,8 +78,8 @@ impl MetaStore for SqliteStore {
         self.pool
             .write(move |tx| {
                 tx.prepare_cached(
-                    "INSERT INTO uploads (id, repository, offset, hash_state, created_ms, updated_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO uploads (id, repository, offset, hash_state, created_ms, updated_ms, store_state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     u.id,
@@ -86,7 +87,8 @@ impl MetaStore for SqliteStore {
                     u.offset as i64,
                     u.hash_state,
                     u.created_ms,
-                    u.updated_ms
+                    u.updated_ms,
+                    u.store_state
                 ])?;
                 Ok(())
             })
@@ -98,7 +100,7 @@ impl MetaStore for SqliteStore {
         self.pool
             .read(move |c| {
                 Ok(c.prepare_cached(
-                    "SELECT id, repository, offset, hash_state, created_ms, updated_ms FROM uploads WHERE id = ?1",
+                    "SELECT id, repository, offset, hash_state, created_ms, updated_ms, store_state FROM uploads WHERE id = ?1",
                 )?
                 .query_row([id], upload_from_row)
                 .optional()?)
@@ -112,17 +114,18 @@ impl MetaStore for SqliteStore {
         expected_offset: u64,
         offset: u64,
         hash_state: &[u8],
+        store_state: &[u8],
         now_ms: i64,
     ) -> Result<bool, MetaError> {
-        let (id, state) = (id.to_owned(), hash_state.to_vec());
+        let (id, state, store) = (id.to_owned(), hash_state.to_vec(), store_state.to_vec());
         self.pool
             .write(move |tx| {
                 let n = tx
                     .prepare_cached(
-                        "UPDATE uploads SET offset = ?3, hash_state = ?4, updated_ms = ?5
+                        "UPDATE uploads SET offset = ?3, hash_state = ?4, updated_ms = ?5, store_state = ?6
                          WHERE id = ?1 AND offset = ?2",
                     )?
-                    .execute(params![id, expected_offset as i64, offset as i64, state, now_ms])?;
+                    .execute(params![id, expected_offset as i64, offset as i64, state, now_ms, store])?;
                 Ok(n == 1)
             })
             .await
@@ -137,7 +140,7 @@ impl MetaStore for SqliteStore {
         self.pool
             .read(move |c| {
                 let mut st = c.prepare_cached(
-                    "SELECT id, repository, offset, hash_state, created_ms, updated_ms FROM uploads
+                    "SELECT id, repository, offset, hash_state, created_ms, updated_ms, store_state FROM uploads
                      WHERE updated_ms < ?1 ORDER BY updated_ms LIMIT ?2",
                 )?;
                 let rows = st.query_map(params![before_ms, limit as i64], upload_from_row)?;

@@ -76,6 +76,10 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: the blob store's resumable upload state (S3 multipart uploads).
+    r#"
+    ALTER TABLE uploads ADD COLUMN store_state BLOB NOT NULL DEFAULT x'';
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

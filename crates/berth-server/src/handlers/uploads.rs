@@ -22,38 +22,8 @@ fn byte_stream(body: Body) -> ByteStream {
     body.into_data_stream().map_err(std::io::Error::other).boxed()
 }
 
-/// Until the metadata store has a column for it, the blob store's upload
-/// state (`Appended::store_state`, empty for the filesystem) travels inside
-/// the session's hash state: unchanged when empty, else `0xFF`, the hash
-/// state's length (u32, big endian), the hash state, the store state.
-/// `Hasher::save` starts with 1 or 2, so the two never mix.
-const STATE_ENVELOPE: u8 = 0xFF;
-
-fn encode_state(hasher: &Hasher, store_state: &[u8]) -> Vec<u8> {
-    let hash = hasher.save();
-    if store_state.is_empty() {
-        return hash;
-    }
-    let mut out = Vec::with_capacity(5 + hash.len() + store_state.len());
-    out.push(STATE_ENVELOPE);
-    out.extend_from_slice(&(hash.len() as u32).to_be_bytes());
-    out.extend_from_slice(&hash);
-    out.extend_from_slice(store_state);
-    out
-}
-
-fn decode_state(saved: &[u8]) -> ApiResult<(Hasher, &[u8])> {
-    let corrupt = || ApiError::internal("restoring upload state", "corrupt upload state envelope");
-    let (hash, store_state) = match saved.split_first() {
-        Some((&STATE_ENVELOPE, rest)) => {
-            let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
-            let len = u32::from_be_bytes(*len) as usize;
-            (rest.get(..len).ok_or_else(corrupt)?, &rest[len..])
-        }
-        _ => (saved, &[][..]),
-    };
-    let hasher = Hasher::restore(hash).map_err(|e| ApiError::internal("restoring hash state", e))?;
-    Ok((hasher, store_state))
+fn restore_hasher(session: &UploadSession) -> ApiResult<Hasher> {
+    Hasher::restore(&session.hash_state).map_err(|e| ApiError::internal("restoring hash state", e))
 }
 
 fn upload_unknown(id: &str) -> ApiError {
@@ -132,6 +102,7 @@ pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response>
         hash_state: Hasher::new(Algorithm::Sha256).save(),
         created_ms: now,
         updated_ms: now,
+        store_state: Vec::new(),
     };
     ctx.app.meta.create_upload(&session).await?;
     Ok(empty(StatusCode::ACCEPTED, progress_headers(ctx, &repo, &id, 0)))
@@ -214,13 +185,17 @@ async fn append(ctx: &Ctx<'_>, repo: &RepoName, mut session: UploadSession, body
     if limit == Some(0) {
         return Ok(session);
     }
-    let (hasher, store_state) = decode_state(&session.hash_state)?;
-    let appended =
-        ctx.app.blobs.append(&session.id, session.offset, store_state, hasher, byte_stream(body), limit).await?;
+    let hasher = restore_hasher(&session)?;
+    let appended = ctx
+        .app
+        .blobs
+        .append(&session.id, session.offset, &session.store_state, hasher, byte_stream(body), limit)
+        .await?;
     check_length(limit, appended.len - session.offset)?;
-    let state = encode_state(&appended.hasher, &appended.store_state);
+    let state = appended.hasher.save();
     let now = now_ms();
-    if !ctx.app.meta.advance_upload(&session.id, session.offset, appended.len, &state, now).await? {
+    let meta = &ctx.app.meta;
+    if !meta.advance_upload(&session.id, session.offset, appended.len, &state, &appended.store_state, now).await? {
         // Another node advanced or ended the session meanwhile: ours is void.
         return Err(ApiError::new(ErrorCode::BlobUploadInvalid)
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -228,6 +203,7 @@ async fn append(ctx: &Ctx<'_>, repo: &RepoName, mut session: UploadSession, body
     }
     session.offset = appended.len;
     session.hash_state = state;
+    session.store_state = appended.store_state;
     session.updated_ms = now;
     Ok(session)
 }
@@ -247,7 +223,8 @@ pub async fn finish(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResul
     let digest = parse_digest(&digest)?;
     let (session, _claim) = load_session(ctx, &repo, id).await?;
     let session = append(ctx, &repo, session, body).await?;
-    let (hasher, store_state) = decode_state(&session.hash_state)?;
+    let hasher = restore_hasher(&session)?;
+    let store_state = &session.store_state;
     let actual = if hasher.algorithm() == digest.algorithm() {
         hasher.finish()
     } else {
@@ -270,23 +247,4 @@ pub async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> ApiResult<Response> 
     ctx.app.meta.delete_upload(id).await?;
     ctx.app.blobs.delete_upload(id).await?;
     Ok(empty(StatusCode::NO_CONTENT, vec![]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_envelope_round_trips_and_keeps_the_plain_format() {
-        let mut h = Hasher::new(Algorithm::Sha256);
-        h.update(b"abc");
-        assert_eq!(encode_state(&h, &[]), h.save(), "no store state: the format sessions always had");
-        for store_state in [&b""[..], b"{\"m\":\"x\"}"] {
-            let saved = encode_state(&h, store_state);
-            let (back, st) = decode_state(&saved).unwrap();
-            assert_eq!((back.finish(), st), (h.clone().finish(), store_state));
-        }
-        assert!(decode_state(&[STATE_ENVELOPE, 0, 0]).is_err());
-        assert!(decode_state(&[STATE_ENVELOPE, 0, 0, 0, 9, 1]).is_err());
-    }
 }
