@@ -91,7 +91,7 @@ pub(crate) fn apply(root: &mut Value, env: impl IntoIterator<Item = (String, Str
                 let dropped: Vec<&str> = old.keys().filter_map(Value::as_str).collect();
                 if !dropped.is_empty() {
                     out.warnings.push(format!(
-                        "{name} replaces the whole storage section, as in Distribution; dropped from the file: {}",
+                        "{name} replaces the whole storage section, as in Distribution; dropped: {}",
                         dropped.join(", ")
                     ));
                 }

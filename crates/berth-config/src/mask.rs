@@ -40,7 +40,62 @@ pub(crate) fn mask_value(value: &mut Value, under_secret: bool) {
         Value::Sequence(items) => items.iter_mut().for_each(|v| mask_value(v, under_secret)),
         Value::Null => {}
         _ if under_secret => *value = Value::String(MASK.into()),
+        Value::String(s) => {
+            if let Some(masked) = mask_url_password(s) {
+                *s = masked;
+            }
+        }
         _ => {}
+    }
+}
+
+/// Masks the password of a URL (`scheme://user:password@host/...`) or of a
+/// libpq keyword string (`... password=secret ...`), wherever it appears.
+fn mask_url_password(s: &str) -> Option<String> {
+    if let Some(scheme_end) = s.find("://") {
+        let rest = &s[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            if let Some(colon) = authority[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                return Some(format!("{}{MASK}{}", &s[..start], &s[end..]));
+            }
+        }
+        return None;
+    }
+    let mut changed = false;
+    let words: Vec<String> = s
+        .split(' ')
+        .map(|w| match w.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                changed = true;
+                format!("{k}={MASK}")
+            }
+            _ => w.to_owned(),
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://berth:hunter2@db:5432/berth?sslmode=disable").as_deref(),
+            Some("postgres://berth:********@db:5432/berth?sslmode=disable")
+        );
+        assert_eq!(mask_url_password("postgres://berth@db/berth"), None);
+        assert_eq!(mask_url_password("https://example.com/a:b@c"), None, "an @ in the path is no password");
+        assert_eq!(
+            mask_url_password("host=db user=berth password=hunter2").as_deref(),
+            Some("host=db user=berth password=********")
+        );
+        assert_eq!(mask_url_password("plain text"), None);
     }
 }
 

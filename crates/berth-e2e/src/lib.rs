@@ -18,10 +18,12 @@
 //! | 6 oras-py artifacts, referrers, Helm chart | [`artifacts`] | `tests/oras.rs` |
 //! | 7 containerd `ctr images pull` | [`containerd_pull`] | `tests/containerd.rs` |
 //! | 8 deletes disabled | in [`skopeo_copy`] and [`artifacts`] | |
+//! | issue 15: three nodes on Garage + PostgreSQL, kill -9 mid-upload | [`cluster`] | `tests/cluster.rs` |
 
 pub mod artifacts;
 pub mod berth_image;
 pub mod big_layer;
+pub mod cluster;
 pub mod containerd_pull;
 pub mod docker_roundtrip;
 pub mod fixtures;

@@ -45,6 +45,10 @@ pub struct BerthOptions {
     pub env: Vec<(String, String)>,
     /// `REGISTRY_STORAGE_DELETE_ENABLED`.
     pub delete_enabled: bool,
+    /// Set `REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY` to the fresh data
+    /// dir (default). Off for a server whose storage driver comes from the
+    /// config file or `env` (`storage.s3`): Berth accepts exactly one driver.
+    pub filesystem_root: bool,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
 }
@@ -56,6 +60,7 @@ impl Default for BerthOptions {
             config_file: None,
             env: Vec::new(),
             delete_enabled: false,
+            filesystem_root: true,
             ready_timeout: Duration::from_secs(30),
         }
     }
@@ -80,6 +85,12 @@ impl BerthOptions {
     /// Enable or disable deletes.
     pub fn delete_enabled(mut self, on: bool) -> Self {
         self.delete_enabled = on;
+        self
+    }
+    /// Whether to point `storage.filesystem` at the data dir; off when the
+    /// config names another driver.
+    pub fn filesystem_root(mut self, on: bool) -> Self {
+        self.filesystem_root = on;
         self
     }
 }
@@ -183,8 +194,10 @@ fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Su
     }
     clear_registry_env(&mut cmd);
     cmd.env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
-        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", data)
         .env("REGISTRY_STORAGE_DELETE_ENABLED", opts.delete_enabled.to_string());
+    if opts.filesystem_root {
+        cmd.env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", data);
+    }
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
