@@ -324,6 +324,24 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
+        let (path, dir) = (self.blob_path(digest), self.blob_dir(digest));
+        let target =
+            self.uploads.with_file_name("quarantine").join(format!("{}-{}", digest.algorithm().as_str(), digest.hex()));
+        blocking(move || {
+            fs::create_dir_all(target.parent().expect("has a parent"))?;
+            match fs::rename(&path, &target) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         let dir = self.blob_dir(digest);
         blocking(move || match fs::remove_dir_all(&dir) {

@@ -104,4 +104,22 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes a committed blob. Missing blobs are not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;
+
+    /// Removes many committed blobs (garbage collection). Missing blobs are
+    /// not an error. By default [`BlobStore::delete`]s, a few at a time;
+    /// the S3 store sends one `DeleteObjects` per 1,000.
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let mut results =
+            futures_util::stream::iter(0..digests.len()).map(|i| self.delete(&digests[i])).buffer_unordered(8);
+        while let Some(r) = results.next().await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Moves a committed blob out of its content address into
+    /// `berth/quarantine/` (scrub found it corrupt): never served again,
+    /// kept for inspection. Missing blobs are not an error.
+    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError>;
 }

@@ -27,6 +27,7 @@ macro_rules! blobstore_test_suite {
             empty_blob,
             deletes,
             upload_ids_cannot_escape,
+            deletes_in_bulk_and_quarantines,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -342,4 +343,24 @@ pub async fn upload_ids_cannot_escape<S: BlobStore>(s: &S) {
     for bad in ["../x", "a/b", "", "a.b"] {
         assert!(matches!(s.create_upload(bad).await, Err(StoreError::UploadNotFound(_))), "{bad}");
     }
+}
+
+pub async fn deletes_in_bulk_and_quarantines<S: BlobStore>(s: &S) {
+    let mut digests = Vec::new();
+    for i in 0..5u8 {
+        let content = data(1000 + i as usize, 70 + i as u32);
+        let id = format!("bulk{i}");
+        let sess = upload(s, &id, &content, &[content.len()], 1 << 16).await;
+        s.commit_upload(&id, content.len() as u64, &sess.state, &sess.digest()).await.unwrap();
+        digests.push(sess.digest());
+    }
+    let absent = Digest::compute(berth_oci::Algorithm::Sha256, b"never stored");
+    s.delete_many(&[digests[0].clone(), digests[1].clone(), absent.clone()]).await.unwrap();
+    for (i, d) in digests.iter().enumerate() {
+        assert_eq!(s.stat(d).await.unwrap().is_some(), i >= 2, "blob {i}");
+    }
+    s.quarantine(&digests[2]).await.unwrap();
+    assert_eq!(s.stat(&digests[2]).await.unwrap(), None, "no longer served");
+    s.quarantine(&absent).await.unwrap();
+    s.delete_many(&[]).await.unwrap();
 }

@@ -77,15 +77,11 @@ pub(crate) fn apply(root: &mut Value, env: impl IntoIterator<Item = (String, Str
                 .push(format!("environment variable {name} does not name a configuration key ({dotted}); ignored"));
             continue;
         }
+        // Values are YAML, as in Distribution; one that is not (`@daily`,
+        // `*/5 * * * *`) is taken as the plain string it obviously is, and
+        // the key's own check still decides whether a string is acceptable.
         let parsed = if raw.trim().is_empty() { Ok(Value::Null) } else { serde_norway::from_str::<Value>(&raw) };
-        let value = match parsed {
-            Ok(v) => normalise_named_section(&path, v),
-            Err(e) => {
-                let message = format!("value of {name} is not valid YAML: {e}");
-                out.problems.push(Problem::new(dotted, ProblemKind::InvalidValue, message));
-                continue;
-            }
-        };
+        let value = normalise_named_section(&path, parsed.unwrap_or_else(|_| Value::String(raw.clone())));
         if dotted == "storage" {
             if let Some(Value::Mapping(old)) = root.get("storage") {
                 let dropped: Vec<&str> = old.keys().filter_map(Value::as_str).collect();

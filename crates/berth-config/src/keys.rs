@@ -221,6 +221,10 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth.manifests.maxbytes", Value(UInt)),
     ("berth.tags", Section),
     ("berth.tags.maxentries", Value(UInt)),
+    ("berth.gc", Section),
+    ("berth.gc.schedule", Value(Str)),
+    ("berth.gc.grace", Value(Duration { int_ns: false })),
+    ("berth.gc.untagged", Value(Str)),
     ("berth.cache", Section),
     ("berth.cache.manifestbytes", Value(UInt)),
 ];

@@ -358,6 +358,26 @@ pub struct Berth {
     pub manifests: Manifests,
     pub tags: Tags,
     pub cache: Cache,
+    pub gc: Gc,
+}
+
+/// `berth.gc`: online garbage collection in the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gc {
+    /// Cron expression (5 fields, UTC, or `@daily` …); no scheduled runs if unset.
+    pub schedule: Option<String>,
+    /// Unreferenced data younger than this is left alone.
+    #[serde(with = "duration::go")]
+    pub grace: Duration,
+    /// Regex of repositories whose untagged manifests are collected.
+    pub untagged: Option<String>,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc { schedule: None, grace: Duration::from_secs(3600), untagged: None }
+    }
 }
 
 /// `berth.database`.

@@ -256,15 +256,7 @@ fn all_problems_are_collected_in_one_error() {
     let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
-        [
-            "version",
-            "storage.delete.enabled",
-            "http.addr",
-            "http.bogus",
-            "log.level",
-            "storage2",
-            "storage"
-        ]
+        ["version", "storage.delete.enabled", "http.addr", "http.bogus", "log.level", "storage2", "storage"]
     );
     let text = err.to_string();
     for key in keys {
@@ -337,4 +329,14 @@ fn platform_list_and_bad_regex() {
 fn syntax_errors_name_the_origin() {
     let err = load_from_str("version: [0.1\n", Vec::new()).err().map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.starts_with("configuration is not valid YAML")));
+}
+
+#[test]
+fn env_values_that_are_not_yaml_are_plain_strings() {
+    let loaded = ok(MINIMAL, &[("REGISTRY_BERTH_GC_SCHEDULE", "@daily"), ("REGISTRY_BERTH_GC_GRACE", "30m")]);
+    assert_eq!(loaded.config.berth.gc.schedule.as_deref(), Some("@daily"));
+    assert_eq!(loaded.config.berth.gc.grace, Duration::from_secs(1800));
+    // A string where a boolean belongs is still refused, naming the key.
+    let p = problems(MINIMAL, &[("REGISTRY_STORAGE_DELETE_ENABLED", "@yes")]);
+    assert_eq!(p[0].key, "storage.delete.enabled");
 }

@@ -8,6 +8,10 @@ pub enum MetaError {
     /// An index references a manifest the repository does not hold.
     #[error("manifest {0} is not known in this repository")]
     ManifestUnknown(Digest),
+    /// Garbage collection is deleting this blob's bytes: committing it now
+    /// could record bytes that are about to vanish. Retry the upload later.
+    #[error("blob {0} is being garbage-collected; retry the upload")]
+    BlobBusy(Digest),
     #[error("metadata database error: {0}")]
     Database(String),
     #[error("metadata worker failed: {0}")]

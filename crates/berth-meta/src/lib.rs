@@ -11,6 +11,7 @@
 //! (several nodes sharing one database). Depends only on `berth-oci`.
 
 mod error;
+mod gc;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -18,6 +19,7 @@ pub mod sqlite;
 pub mod test_suite;
 
 pub use error::MetaError;
+pub use gc::*;
 pub use model::*;
 
 use async_trait::async_trait;
@@ -64,7 +66,7 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 }
 
 #[async_trait]
-pub trait MetaStore: LeaseStore + Send + Sync + 'static {
+pub trait MetaStore: LeaseStore + GcStore + Send + Sync + 'static {
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;
@@ -85,7 +87,9 @@ pub trait MetaStore: LeaseStore + Send + Sync + 'static {
 
     // ---- blobs -------------------------------------------------------------
     /// Records a committed blob, links it into `repo` and ends the upload
-    /// session `upload` (if given), atomically.
+    /// session `upload` (if given), atomically. Spares the blob from garbage
+    /// collection (clears its mark); fails with [`MetaError::BlobBusy`] if a
+    /// collection is deleting its bytes (see [`GcStore`]).
     async fn commit_blob(
         &self,
         repo: &RepoName,

@@ -71,6 +71,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 503 with `Retry-After`: garbage collection is deleting this blob's bytes
+/// right now; a retry in a moment stores them afresh.
+pub fn blob_busy(digest: &berth_oci::Digest) -> ApiError {
+    ApiError::new(ErrorCode::Unavailable)
+        .message(format!("blob {digest} is being garbage-collected; retry"))
+        .header("retry-after", HeaderValue::from_static("1"))
+}
+
 impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
         match e {
@@ -80,6 +88,7 @@ impl From<MetaError> for ApiError {
             MetaError::ManifestUnknown(d) => ApiError::new(ErrorCode::ManifestBlobUnknown)
                 .message(format!("manifest referenced by the index is unknown: {d}"))
                 .detail(serde_json::json!({ "digest": d.as_str() })),
+            MetaError::BlobBusy(d) => blob_busy(&d),
             other => ApiError::internal("metadata store failed", other),
         }
     }

@@ -1,6 +1,9 @@
 //! The `berth` command: `serve`, `config check`, `--version`.
 
+mod gc;
 mod logging;
+mod migrate;
+mod scrub;
 mod serve;
 mod settings;
 mod stores;
@@ -28,6 +31,43 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Collect garbage (unreferenced blobs, expired uploads, optionally
+    /// untagged manifests), safely while servers run on the same data.
+    Gc {
+        config: Option<PathBuf>,
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Grace period for this run (e.g. 0s, 30m, 2h); default berth.gc.grace, else 1h.
+        #[arg(long, value_parser = gc::parse_duration)]
+        grace: Option<std::time::Duration>,
+        /// Also remove untagged manifests in repositories matching this regex.
+        #[arg(long)]
+        untagged: Option<String>,
+    },
+    /// Copy every blob to the storage of another configuration (filesystem to
+    /// S3 or back), verifying each digest; re-run to resume.
+    MigrateStorage {
+        /// The current configuration (its metadata lists the blobs).
+        config: Option<PathBuf>,
+        /// A configuration whose `storage` section names the destination.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Verify stored blobs against their digests and metadata against storage.
+    Scrub {
+        config: Option<PathBuf>,
+        /// Move corrupt blobs to berth/quarantine/ and forget them.
+        #[arg(long)]
+        quarantine: bool,
+    },
+    /// Storage used per repository: logical, shared, and freed by deleting it.
+    Usage {
+        config: Option<PathBuf>,
+        /// Only this repository.
+        #[arg(long)]
+        repo: Option<String>,
     },
 }
 
@@ -67,6 +107,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Gc { config, dry_run, grace, untagged } => {
+            with_config(config, |l| gc::run(l, gc::GcArgs { dry_run, grace, untagged }).map(|()| true))
+        }
+        Command::MigrateStorage { config, to } => with_config(config, |l| migrate::run(l, to).map(|()| true)),
+        Command::Scrub { config, quarantine } => with_config(config, |l| scrub::run(l, quarantine)),
+        Command::Usage { config, repo } => with_config(config, |l| gc::usage(l, repo).map(|()| true)),
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
             Ok(loaded) => {
                 print!("{}", loaded.config.to_masked_yaml());
@@ -81,5 +127,25 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Loads the configuration and runs a maintenance command: exit 2 on a bad
+/// configuration, 1 on failure or (`Ok(false)`) problems found.
+fn with_config(config: Option<PathBuf>, f: impl FnOnce(berth_config::Loaded) -> anyhow::Result<bool>) -> ExitCode {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match f(loaded) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

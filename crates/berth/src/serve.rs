@@ -22,7 +22,12 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             None => Authenticator::Anonymous,
             Some(h) => Authenticator::Htpasswd(berth_auth::Htpasswd::open(&h.path, &h.realm).context("auth.htpasswd")?),
         };
+        let stores_for_gc = (stores.meta.clone(), stores.blobs.clone());
         let app = App::new(settings, stores.meta, stores.blobs, auth);
+
+        if let Some(schedule) = &config.berth.gc.schedule {
+            crate::gc::spawn_scheduled(&config, schedule, stores_for_gc.0, stores_for_gc.1)?;
+        }
 
         let purging = &config.storage.maintenance.uploadpurging;
         if purging.enabled {

@@ -19,9 +19,17 @@ pub struct Opened {
 }
 
 pub async fn open(config: &Config) -> anyhow::Result<Opened> {
-    let (blobs, blobs_at): (Arc<dyn BlobStore>, String) = match &config.storage.s3 {
+    let (blobs, blobs_at) = open_blobs(config, !config.storage.redirect.disable).await?;
+    let (meta, meta_at) = open_meta(config).await?;
+    Ok(Opened { blobs, meta, blobs_at, meta_at })
+}
+
+/// The configured blob store. `redirect`: whether S3 reads may answer with
+/// a presigned URL (tools that need the bytes themselves pass false).
+pub async fn open_blobs(config: &Config, redirect: bool) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
+    Ok(match &config.storage.s3 {
         Some(s3) => {
-            let cfg = s3_config(config, s3);
+            let cfg = S3Config { redirect, ..s3_config(config, s3) };
             let store = S3BlobStore::new(&cfg).map_err(|e| anyhow::anyhow!("storage.s3: {}", e.0))?;
             store.check().await.context("storage.s3: the bucket is not reachable")?;
             (Arc::new(store), format!("s3://{}/{}", cfg.bucket, cfg.rootdirectory.trim_start_matches('/')))
@@ -32,8 +40,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
                 FsBlobStore::open(root).with_context(|| format!("opening blob storage at {}", root.display()))?;
             (Arc::new(store), root.display().to_string())
         }
-    };
-    let (meta, meta_at): (Arc<dyn MetaStore>, String) = match &config.berth.database.url {
+    })
+}
+
+/// The configured metadata store.
+pub async fn open_meta(config: &Config) -> anyhow::Result<(Arc<dyn MetaStore>, String)> {
+    Ok(match &config.berth.database.url {
         Some(url) => {
             let mut opts = PostgresOptions::new(url.expose());
             if let Some(n) = config.berth.database.poolsize {
@@ -48,8 +60,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
                 SqliteStore::open(&db).with_context(|| format!("opening metadata database {}", db.display()))?;
             (Arc::new(store), db.display().to_string())
         }
-    };
-    Ok(Opened { blobs, meta, blobs_at, meta_at })
+    })
 }
 
 fn s3_config(config: &Config, s3: &berth_config::S3) -> S3Config {

@@ -263,6 +263,53 @@ impl BlobStore for S3BlobStore {
         Ok(BlobReader::Stream { body, len, size })
     }
 
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        const BATCH: usize = 1000;
+        let mut batches = futures_util::stream::iter((0..digests.len()).step_by(BATCH))
+            .map(|start| async move {
+                let batch = &digests[start..digests.len().min(start + BATCH)];
+                let objects = batch
+                    .iter()
+                    .map(|d| ObjectIdentifier::builder().key(self.blob_key(d)).build())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| StoreError::Io(io::Error::other(e)))?;
+                let delete = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| StoreError::Io(io::Error::other(e)))?;
+                let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await;
+                let out = out.map_err(|e| s3_error("DeleteObjects", e))?;
+                match out.errors().iter().find(|e| e.code() != Some("NoSuchKey")) {
+                    Some(e) => Err(StoreError::Io(io::Error::other(format!(
+                        "s3 DeleteObjects: {}: {}",
+                        e.key().unwrap_or("?"),
+                        e.message().unwrap_or("failed")
+                    )))),
+                    None => Ok(()),
+                }
+            })
+            .buffer_unordered(4);
+        while let Some(r) = batches.next().await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<(), StoreError> {
+        let key = self.blob_key(digest);
+        let target = format!("{}berth/quarantine/{}-{}", self.prefix, digest.algorithm().as_str(), digest.hex());
+        let source = format!("{}/{}", self.bucket, key);
+        let req = self.client.copy_object().bucket(&self.bucket).copy_source(source).key(target);
+        match req.send().await {
+            Err(e) if status(&e) == Some(404) => return Ok(()),
+            Err(e) => return Err(s3_error("CopyObject", e)),
+            Ok(_) => {}
+        }
+        self.delete(digest).await
+    }
+
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         let req = self.client.delete_object().bucket(&self.bucket).key(self.blob_key(digest));
         match req.send().await {

@@ -31,6 +31,7 @@
 //! Deadlocks and serialization failures, should any remain, are retried
 //! whole (`pool::retrying`).
 
+mod gc;
 mod leases;
 mod manifests;
 mod pool;
@@ -100,7 +101,8 @@ async fn link_blob(c: &impl GenericClient, repo_id: i64, digest: &str, now_ms: i
     let st = c
         .prepare_cached(
             "INSERT INTO repository_blobs (repository_id, digest, created_ms) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (repository_id, digest) DO UPDATE SET created_ms = excluded.created_ms
+             WHERE repository_blobs.created_ms < excluded.created_ms",
         )
         .await?;
     c.execute(&st, &[&repo_id, &digest, &now_ms]).await?;
@@ -211,6 +213,9 @@ impl MetaStore for PostgresStore {
         retrying(|| async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
+            if !gc::spare_blob(&tx, digest).await? {
+                return Err(MetaError::BlobBusy(parse_digest(digest)?).into());
+            }
             let st = tx
                 .prepare_cached(
                     "INSERT INTO blobs (digest, size, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

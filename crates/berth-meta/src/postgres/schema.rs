@@ -91,6 +91,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uploads ADD COLUMN store_state BYTEA NOT NULL DEFAULT '\x';
     "#,
+    // 4: garbage collection: blobs no repository links, marked when first
+    // seen so, then switched to deleting (docs/garbage-collection.md); links
+    // by age, for the unreferenced-link scan.
+    r#"
+    CREATE TABLE blob_gc (
+        digest TEXT COLLATE "C" PRIMARY KEY,
+        marked_ms BIGINT NOT NULL,
+        deleting BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX repository_blobs_by_age ON repository_blobs (created_ms);
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -1,5 +1,6 @@
 //! The SQLite metadata store: the embedded default.
 
+mod gc;
 mod leases;
 mod pool;
 mod schema;
@@ -44,7 +45,8 @@ fn ensure_repo(conn: &Connection, repo: &str, now_ms: i64) -> rusqlite::Result<i
 fn link_blob(conn: &Connection, repo_id: i64, digest: &str, now_ms: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO repository_blobs (repository_id, digest, created_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO UPDATE SET created_ms = excluded.created_ms
+         WHERE repository_blobs.created_ms < excluded.created_ms",
     )?
     .execute(params![repo_id, digest, now_ms])?;
     Ok(())
@@ -160,6 +162,9 @@ impl MetaStore for SqliteStore {
         let (repo, digest, upload) = (repo.to_string(), digest.to_string(), upload.map(str::to_owned));
         self.pool
             .write(move |tx| {
+                if !gc::spare_blob(tx, &digest)? {
+                    return Err(MetaError::BlobBusy(parse_digest(digest)?));
+                }
                 tx.prepare_cached(
                     "INSERT INTO blobs (digest, size, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 )?

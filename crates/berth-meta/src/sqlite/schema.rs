@@ -80,6 +80,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uploads ADD COLUMN store_state BLOB NOT NULL DEFAULT x'';
     "#,
+    // 4: garbage collection: blobs no repository links, marked when first
+    // seen so, then switched to deleting (docs/garbage-collection.md); links
+    // by age, for the unreferenced-link scan.
+    r#"
+    CREATE TABLE blob_gc (
+        digest TEXT PRIMARY KEY,
+        marked_ms INTEGER NOT NULL,
+        deleting INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX repository_blobs_by_age ON repository_blobs (created_ms);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -118,6 +118,7 @@ async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body)
         let appended = blobs.append(&id, 0, &[], Hasher::new(digest.algorithm()), byte_stream(body), limit).await?;
         check_length(limit, appended.len)?;
         verify(appended.hasher.finish(), digest)?;
+        spare_from_gc(ctx, digest).await?;
         blobs.commit_upload(&id, appended.len, &appended.store_state, digest).await?;
         ctx.app.meta.commit_blob(repo, digest, appended.len, None, now_ms()).await?;
         Ok::<_, ApiError>(())
@@ -127,6 +128,18 @@ async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body)
         let _ = blobs.delete_upload(&id).await;
     }
     result.map(|()| created(ctx, repo, digest))
+}
+
+/// Tells garbage collection these bytes are about to be stored again, so a
+/// collection in progress spares them. A blob whose bytes are being deleted
+/// at this very moment cannot be re-committed until that finishes: the
+/// client is asked to retry (docker does).
+async fn spare_from_gc(ctx: &Ctx<'_>, digest: &Digest) -> ApiResult<()> {
+    if ctx.app.meta.touch_blob(digest, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(crate::error::blob_busy(digest))
+    }
 }
 
 fn check_length(declared: Option<u64>, got: u64) -> ApiResult<()> {
@@ -236,6 +249,7 @@ pub async fn finish(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResul
         let _ = ctx.app.blobs.delete_upload(id).await;
         return Err(e);
     }
+    spare_from_gc(ctx, &digest).await?;
     ctx.app.blobs.commit_upload(id, session.offset, store_state, &digest).await?;
     ctx.app.meta.commit_blob(&repo, &digest, session.offset, Some(id), now_ms()).await?;
     Ok(created(ctx, &repo, &digest))
