@@ -110,7 +110,11 @@ impl Report {
         self.rows
             .iter()
             .filter(|r| {
-                let bad = |v: f64| !(v.is_finite() && v > 0.0);
+                // Server CPU comes from /proc in 10 ms clock ticks: a tiny
+                // --quick transfer may honestly measure 0 (nginx's sendfile
+                // of 16 MiB does). Elsewhere zero means a broken scenario.
+                let cpu = r.unit.starts_with("CPU-s");
+                let bad = |v: f64| !(v.is_finite() && (v > 0.0 || (cpu && v == 0.0)));
                 bad(r.berth) || bad(r.distribution) || r.nginx.is_some_and(bad)
             })
             .map(|r| r.key.as_str())
