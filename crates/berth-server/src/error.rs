@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use berth_blob::StoreError;
 use berth_meta::MetaError;
 use berth_oci::ErrorCode;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use std::borrow::Cow;
 
 #[derive(Debug)]
@@ -15,7 +15,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: Cow<'static, str>,
     pub detail: Option<serde_json::Value>,
-    pub headers: HeaderMap,
+    /// Extra response headers (a Vec: a HeaderMap would make every
+    /// `Result` of the handlers several times larger).
+    pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -27,7 +29,7 @@ impl ApiError {
             status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message: Cow::Borrowed(code.message()),
             detail: None,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -47,7 +49,7 @@ impl ApiError {
     }
 
     pub fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.headers.push((name, value));
         self
     }
 
@@ -66,7 +68,9 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&serde_json::json!({ "errors": [entry] })).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp.headers_mut().extend(self.headers);
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
+        }
         resp
     }
 }

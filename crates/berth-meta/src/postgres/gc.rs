@@ -245,7 +245,7 @@ impl GcStore for PostgresStore {
                 )
                 .await?;
             let rows = c.query(&st, &[&marked_before_ms, &(limit as i64)]).await?;
-            Ok(rows.iter().map(blob).collect::<Result<Vec<_>, _>>()?)
+            rows.iter().map(blob).collect::<Result<Vec<_>, _>>()
         })
         .await
     }

@@ -92,7 +92,7 @@ fn structural_errors() {
         r#"{"schemaVersion":3,"config":{}}"#.to_string(),
         r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.to_string(),
         format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{D1}","size":-1}},"layers":[]}}"#),
-        format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"md5:abc","size":1}},"layers":[]}}"#),
+        r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"md5:abc","size":1},"layers":[]}"#.to_string(),
         format!(r#"{{"schemaVersion":2,"config":{{"digest":"{D1}","size":1}},"layers":[]}}"#),
         format!(
             r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","config":{{"mediaType":"x","digest":"{D1}","size":1}},"manifests":[]}}"#
