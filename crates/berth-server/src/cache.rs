@@ -109,6 +109,14 @@ impl ManifestCache {
         self.manifests.insert(digest_key(repo, &m.digest), m);
     }
 
+    /// Forgets everything (a peer's changes may have been missed).
+    pub fn clear(&self) {
+        let _exclusive = self.fill_lock.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.tags.invalidate_all();
+        self.manifests.invalidate_all();
+    }
+
     /// Forgets tags that moved or vanished and a manifest that was deleted.
     /// Call after the database commit, before answering the client.
     pub fn invalidate(&self, repo: &RepoName, tags: &[Tag], digest: Option<&Digest>) {

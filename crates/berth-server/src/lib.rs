@@ -12,6 +12,7 @@ mod cache;
 mod error;
 mod handlers;
 mod listener;
+pub mod peers;
 pub mod purge;
 pub mod route;
 mod sendfile;

@@ -79,7 +79,7 @@ mod tests {
             };
             meta.create_upload(&s).await.unwrap();
         }
-        App::new(Settings::default(), Arc::new(meta), Arc::new(blobs), Authenticator::Anonymous)
+        App::new(Settings::default(), Arc::new(meta), Arc::new(blobs), Authenticator::Anonymous, None)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

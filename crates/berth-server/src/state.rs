@@ -15,6 +15,9 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub cache: ManifestCache,
     pub auth: Authenticator,
+    /// With several nodes: tells the others what a write changed, and says
+    /// whether this node's cache may be trusted right now.
+    pub peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -26,9 +29,10 @@ impl App {
         meta: Arc<dyn MetaStore>,
         blobs: Arc<dyn BlobStore>,
         auth: Authenticator,
+        peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
     ) -> Arc<Self> {
         let cache = ManifestCache::new(settings.manifest_cache_bytes);
-        Arc::new(App { settings, meta, blobs, cache, auth, busy_uploads: Mutex::new(HashSet::new()) })
+        Arc::new(App { settings, meta, blobs, cache, auth, peers, busy_uploads: Mutex::new(HashSet::new()) })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

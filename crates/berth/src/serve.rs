@@ -23,7 +23,20 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             Some(h) => Authenticator::Htpasswd(berth_auth::Htpasswd::open(&h.path, &h.realm).context("auth.htpasswd")?),
         };
         let stores_for_gc = (stores.meta.clone(), stores.blobs.clone());
-        let app = App::new(settings, stores.meta, stores.blobs, auth);
+        // Several nodes sharing PostgreSQL keep their caches true through
+        // acknowledged invalidations (berth_meta::postgres::invalidation).
+        let peers = match &config.berth.database.url {
+            Some(url) => Some(
+                berth_meta::postgres::InvalidationBus::start(&berth_meta::postgres::PostgresOptions::new(url.expose()))
+                    .await
+                    .context("berth.database.url: cache invalidation")?,
+            ),
+            None => None,
+        };
+        let app = App::new(settings, stores.meta, stores.blobs, auth, peers.as_ref().map(|(bus, _)| bus.clone()));
+        if let Some((bus, events)) = peers {
+            berth_server::peers::spawn(app.clone(), bus, events);
+        }
 
         if let Some(schedule) = &config.berth.gc.schedule {
             crate::gc::spawn_scheduled(&config, schedule, stores_for_gc.0, stores_for_gc.1)?;

@@ -53,9 +53,7 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
         manifest_max_bytes,
         index_policy,
         layer_urls,
-        // Per-node caches would serve stale tags in a cluster until cross-node
-        // invalidation lands (scale-out issue): off with shared PostgreSQL.
-        manifest_cache_bytes: if c.berth.database.url.is_some() { 0 } else { c.berth.cache.manifestbytes },
+        manifest_cache_bytes: c.berth.cache.manifestbytes,
         access_log: !c.log.accesslog.disabled,
     })
 }

@@ -32,6 +32,7 @@
 //! whole (`pool::retrying`).
 
 mod gc;
+mod invalidation;
 mod leases;
 mod manifests;
 mod pool;
@@ -47,6 +48,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use pool::{retrying, TxError};
 use tokio_postgres::Row;
 
+pub use invalidation::{Invalidation, InvalidationBus};
 pub(crate) use pool::error_from;
 pub use pool::PostgresOptions;
 pub use schema::latest_version as schema_version;

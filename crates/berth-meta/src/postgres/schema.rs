@@ -102,6 +102,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX repository_blobs_by_age ON repository_blobs (created_ms);
     "#,
+    // 5: cross-node cache invalidation (postgres/invalidation.rs): the
+    // generation of every published change and what each node acknowledged.
+    r#"
+    CREATE SEQUENCE cache_generation;
+    CREATE TABLE cache_nodes (
+        node_id TEXT COLLATE "C" PRIMARY KEY,
+        acked BIGINT NOT NULL,
+        heartbeat TIMESTAMPTZ NOT NULL
+    );
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -33,9 +33,13 @@ fn parse_reference(reference: &str) -> ApiResult<Option<Ref>> {
 
 async fn lookup(ctx: &Ctx<'_>, repo: &RepoName, r: &Ref) -> ApiResult<Option<Arc<CachedManifest>>> {
     let cache = &ctx.app.cache;
+    // With peers, the cache is trusted only while this node is in touch
+    // with them (it would otherwise miss their invalidations).
+    let usable = crate::peers::cache_usable(ctx.app);
     let hit = match r {
-        Ref::Tag(t) => cache.by_tag(repo, t),
-        Ref::Digest(d) => cache.by_digest(repo, d),
+        Ref::Tag(t) if usable => cache.by_tag(repo, t),
+        Ref::Digest(d) if usable => cache.by_digest(repo, d),
+        _ => None,
     };
     if hit.is_some() {
         return Ok(hit);
@@ -209,7 +213,7 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
         children,
     };
     ctx.app.meta.put_manifest(&repo, &new, &tags, crate::state::now_ms()).await?;
-    ctx.app.cache.invalidate(&repo, &tags, None);
+    crate::peers::invalidate(ctx.app, &repo, &tags, None).await?;
 
     let mut headers = vec![
         ("location", ctx.location(&format!("/v2/{repo}/manifests/{digest}"))),
@@ -228,13 +232,13 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Res
     match parse_reference(reference)?.ok_or_else(unknown)? {
         Ref::Digest(d) => {
             let tags = ctx.app.meta.delete_manifest(&repo, &d).await?.ok_or_else(unknown)?;
-            ctx.app.cache.invalidate(&repo, &tags, Some(&d));
+            crate::peers::invalidate(ctx.app, &repo, &tags, Some(&d)).await?;
         }
         Ref::Tag(t) => {
             if !ctx.app.meta.delete_tag(&repo, &t).await? {
                 return Err(unknown());
             }
-            ctx.app.cache.invalidate(&repo, std::slice::from_ref(&t), None);
+            crate::peers::invalidate(ctx.app, &repo, std::slice::from_ref(&t), None).await?;
         }
     }
     Ok(empty(StatusCode::ACCEPTED, vec![]))
