@@ -62,6 +62,12 @@ impl Response {
 /// 60-second bound on each read and write. `path` is the request target
 /// (path and query). Enough for the API checks the tests make beside the
 /// real clients: the referrers API, tags, deletes, chunked uploads.
+///
+/// The request carries exactly `headers` plus `Host`, `Connection` and (for
+/// a body or a POST, PUT or PATCH) `Content-Length`: no `Accept` unless
+/// asked for. Nothing is retried. A server may answer (an error) and close
+/// before reading the whole body: the write then fails, but a complete
+/// answer read afterwards is still returned.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -74,6 +80,7 @@ pub fn request(
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(err)?;
     stream.set_read_timeout(Some(timeout)).map_err(err)?;
     stream.set_write_timeout(Some(timeout)).map_err(err)?;
+    stream.set_nodelay(true).map_err(err)?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -82,11 +89,17 @@ pub fn request(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(err)?;
-    stream.write_all(body).map_err(err)?;
+    let sent = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body)).and_then(|()| stream.flush());
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(err)?;
-    parse_response(&raw, method == "HEAD").map_err(|e| format!("{method} http://{addr}{path}: {e}"))
+    let read = stream.read_to_end(&mut raw);
+    match parse_response(&raw, method == "HEAD") {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            sent.map_err(err)?;
+            read.map_err(err)?;
+            Err(format!("{method} http://{addr}{path}: {e}"))
+        }
+    }
 }
 
 fn parse_response(raw: &[u8], head_only: bool) -> Result<Response, String> {
@@ -103,13 +116,20 @@ fn parse_response(raw: &[u8], head_only: bool) -> Result<Response, String> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let mut body = raw[split + 4..].to_vec();
+    let rest = &raw[split + 4..];
     let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if head_only {
-        body.clear();
+    let body = if head_only || status == 204 || status == 304 {
+        Vec::new()
     } else if chunked {
-        body = dechunk(&body)?;
-    }
+        dechunk(rest)?
+    } else {
+        let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+        match declared {
+            Some(n) if rest.len() < n => return Err(format!("body cut short: {} of {n} bytes", rest.len())),
+            Some(n) => rest[..n].to_vec(),
+            None => rest.to_vec(),
+        }
+    };
     Ok(Response { status, headers, body })
 }
 
@@ -141,5 +161,16 @@ mod tests {
         let chunked = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         let r = super::parse_response(chunked, false).unwrap();
         assert_eq!((r.status, r.text().as_str()), (404, "abcde"));
+    }
+
+    #[test]
+    fn body_follows_content_length_and_status() {
+        let r = super::parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabcdef", false).unwrap();
+        assert_eq!((r.status, r.body.as_slice(), r.header("x-a")), (200, &b"abc"[..], Some("b")));
+        let r = super::parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true).unwrap();
+        assert!(r.body.is_empty());
+        let r = super::parse_response(b"HTTP/1.1 204 No Content\r\n\r\nstray", false).unwrap();
+        assert!(r.body.is_empty());
+        assert!(super::parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", false).is_err());
     }
 }

@@ -1,10 +1,12 @@
-//! Helpers shared by the crash and differential tests: a raw HTTP client
-//! ([`http`]), digests, and the manifests the tests push.
+//! Helpers shared by the crash and differential tests: URL helpers for the
+//! raw HTTP client they use (`berth_testkit::http`, which sends exactly the
+//! headers asked for: no `Accept` unless given), digests, and the manifests
+//! the tests push.
 //!
 //! Each test binary uses part of this module, hence the `dead_code` allowance.
+//! The pieces only one test uses (`crash_*.rs`, `diff_*.rs` beside this file)
+//! are declared by that test alone, with `#[path]`.
 #![allow(dead_code)]
-
-pub mod http;
 
 use berth_oci::{Algorithm, Digest};
 
@@ -82,3 +84,30 @@ pub fn referenced_blobs(manifest: &[u8]) -> Result<Vec<String>, String> {
 pub const ACCEPT_ALL_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The path and query of a `Location` or `Link` URL, relative or absolute.
+pub fn path_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((_, after)) => after.find('/').map(|i| after[i..].to_owned()).unwrap_or_else(|| "/".into()),
+        None => url.to_owned(),
+    }
+}
+
+/// `url` with `param` (`k=v`) appended to its query.
+pub fn with_query(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(path_of("http://h:1/v2/a?x=1"), "/v2/a?x=1");
+        assert_eq!(path_of("/v2/a"), "/v2/a");
+        assert_eq!(with_query("/u?_state=x", "digest=d"), "/u?_state=x&digest=d");
+        assert_eq!(with_query("/u", "digest=d"), "/u?digest=d");
+    }
+}
