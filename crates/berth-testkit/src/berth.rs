@@ -93,6 +93,22 @@ impl BerthOptions {
         self.filesystem_root = on;
         self
     }
+
+    /// Blobs in `garage`'s bucket under `root` (path-style, plain HTTP),
+    /// read through the node (no redirects to presigned URLs).
+    pub fn s3_storage(self, garage: &crate::Garage, root: &str) -> Self {
+        self.filesystem_root(false)
+            .env("REGISTRY_STORAGE", "s3")
+            .env("REGISTRY_STORAGE_S3_ACCESSKEY", garage.access_key())
+            .env("REGISTRY_STORAGE_S3_SECRETKEY", garage.secret_key())
+            .env("REGISTRY_STORAGE_S3_REGION", garage.region())
+            .env("REGISTRY_STORAGE_S3_REGIONENDPOINT", garage.endpoint())
+            .env("REGISTRY_STORAGE_S3_BUCKET", garage.bucket())
+            .env("REGISTRY_STORAGE_S3_ROOTDIRECTORY", root)
+            .env("REGISTRY_STORAGE_S3_FORCEPATHSTYLE", "true")
+            .env("REGISTRY_STORAGE_S3_SECURE", "false")
+            .env("REGISTRY_STORAGE_REDIRECT_DISABLE", "true")
+    }
 }
 
 /// A running `berth serve`; stopped (SIGTERM, then SIGKILL) on `Drop`.

@@ -96,20 +96,11 @@ impl Cluster {
         let config = garage.dir().join("berth-config.yml");
         std::fs::write(&config, config_yml(&garage, &url)).map_err(|e| format!("{}: {e}", config.display()))?;
         let from_file = BerthOptions::default().config_file(&config).filesystem_root(false).delete_enabled(true);
+        // Node B: configured by variables only, with redirects off.
         let from_env = BerthOptions::default()
-            .filesystem_root(false)
+            .s3_storage(&garage, ROOT_DIRECTORY)
             .delete_enabled(true)
-            .env("REGISTRY_STORAGE", "s3")
-            .env("REGISTRY_STORAGE_S3_ACCESSKEY", garage.access_key())
-            .env("REGISTRY_STORAGE_S3_SECRETKEY", garage.secret_key())
-            .env("REGISTRY_STORAGE_S3_REGION", garage.region())
-            .env("REGISTRY_STORAGE_S3_REGIONENDPOINT", garage.endpoint())
-            .env("REGISTRY_STORAGE_S3_BUCKET", garage.bucket())
-            .env("REGISTRY_STORAGE_S3_ROOTDIRECTORY", ROOT_DIRECTORY)
-            .env("REGISTRY_STORAGE_S3_FORCEPATHSTYLE", "true")
-            .env("REGISTRY_STORAGE_S3_SECURE", "false")
             .env("REGISTRY_STORAGE_S3_CHUNKSIZE", CHUNK_SIZE.to_string())
-            .env("REGISTRY_STORAGE_REDIRECT_DISABLE", "true")
             .env("REGISTRY_BERTH_DATABASE_URL", &url);
         let nodes = timings.measure("start nodes A, B, C (in parallel)", || {
             let pending: Vec<_> = [from_file.clone(), from_env, from_file]
