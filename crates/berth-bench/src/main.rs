@@ -24,7 +24,7 @@ use serde_json::json;
 
 use report::{fmt, Report, Row};
 use scenarios::{Ctx, Sizes, MIB};
-use servers::{Kind, CLIENT_CPU, SERVER_CPU};
+use servers::{Backend, Kind, CLIENT_CPU, SERVER_CPU};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark Berth against CNCF Distribution on loopback (issue 14)")]
@@ -39,6 +39,11 @@ struct Args {
     /// The Berth binary (release build).
     #[arg(long, env = "BERTH_BIN")]
     berth_bin: PathBuf,
+    /// Berth's storage: `fs` (filesystem blobs, embedded metadata) or `s3-postgres` (blobs in a
+    /// local Garage, metadata in a local PostgreSQL, both pinned to the server core with Berth).
+    /// Distribution runs on the filesystem either way.
+    #[arg(long, value_enum, default_value = "fs")]
+    backend: Backend,
     /// Scenarios to run (default: all): blobs, manifests, images, zb, listings.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -49,6 +54,9 @@ struct Args {
     /// Tags seeded for the `tags/list` walk (default 10000; 200 with --quick).
     #[arg(long)]
     tags: Option<usize>,
+    /// Small images pushed by the `images` scenario (default 1000; 32 with --quick).
+    #[arg(long)]
+    small_images: Option<usize>,
     /// Seconds per manifest hot-loop measurement (default 5; 1 with --quick).
     #[arg(long)]
     manifest_secs: Option<f64>,
@@ -70,7 +78,7 @@ fn sizes(args: &Args) -> Sizes {
         pull_clients: 32,
         manifest_conns: 64,
         manifest_secs: args.manifest_secs.unwrap_or(if q { 1.0 } else { 5.0 }),
-        small_images: if q { 32 } else { 1000 },
+        small_images: args.small_images.unwrap_or(if q { 32 } else { 1000 }),
         small_clients: if q { 4 } else { 16 },
         tags: args.tags.unwrap_or(if q { 200 } else { 10_000 }),
         catalog_repos: args.catalog_repos.unwrap_or(if q { 1000 } else { 10_000 }),
@@ -94,12 +102,18 @@ fn main() -> Result<()> {
     servers::pin_self().context("pinning the load generator")?;
     let started = Instant::now();
     let scratch = tempfile::Builder::new().prefix("berth-bench-").tempdir_in(servers::bench_tmp())?;
-    let berth = servers::start_berth(&args.berth_bin, scratch.path())?;
+    let berth = servers::start_berth(&args.berth_bin, scratch.path(), args.backend)?;
     let distribution = servers::start_distribution()?;
-    let pinning = format!(
+    let mut pinning = format!(
         "servers pinned to CPU {SERVER_CPU} (taskset -a -p -c {SERVER_CPU} / taskset -c {SERVER_CPU}), load generator \
          (single-threaded tokio) pinned to CPU {CLIENT_CPU}"
     );
+    if args.backend == Backend::S3Postgres {
+        pinning.push_str(&format!(
+            "; Garage and PostgreSQL (postmaster and every backend) pinned to CPU {SERVER_CPU} too, sharing the \
+             core with Berth"
+        ));
+    }
     eprintln!("berth-bench: {pinning}");
     eprintln!(
         "berth-bench: berth pid {} on {}, distribution pid {} on {}",
@@ -108,9 +122,26 @@ fn main() -> Result<()> {
     let sizes = sizes(&args);
     let mut ctx = Ctx { sizes, berth, distribution, rng: SmallRng::seed_from_u64(14), report: Report::default() };
     ctx.report.notes.push(pinning.clone());
-    ctx.report.notes.push(
-        "Berth today: blob GETs over HTTP/1.1 use sendfile(2); manifests are served from an in-process cache".into(),
-    );
+    match args.backend {
+        Backend::Fs => ctx.report.notes.push(
+            "Berth today: blob GETs over HTTP/1.1 use sendfile(2); manifests are served from an in-process cache"
+                .into(),
+        ),
+        Backend::S3Postgres => {
+            ctx.report.notes.push(
+                "backend s3-postgres: Berth on S3 blob storage (local Garage, path-style, redirect disabled so Berth \
+                 proxies every blob byte) and PostgreSQL metadata (local, fsync=off); Distribution on its filesystem \
+                 config (its 2.8 S3 driver is not usable here), so this compares Berth-on-S3+PG against \
+                 Distribution-on-filesystem"
+                    .into(),
+            );
+            ctx.report.notes.push(
+                "Berth's server CPU and memory figures count the Berth process only; Garage's and PostgreSQL's CPU is \
+                 in the JSON (backing_cpu_s per scenario) and competes for the same core"
+                    .into(),
+            );
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut timings = serde_json::Map::new();
@@ -121,6 +152,7 @@ fn main() -> Result<()> {
         eprintln!("berth-bench: scenario {name}");
         let t = Instant::now();
         let client_cpu = stats::self_cpu();
+        let backing_cpu = servers::backing_cpu(&ctx.berth);
         let result = rt.block_on(async {
             match name {
                 "blobs" => scenarios::blobs::run(&mut ctx).await,
@@ -133,16 +165,22 @@ fn main() -> Result<()> {
         result.with_context(|| format!("scenario {name}"))?;
         timings.insert(
             name.into(),
-            json!({"secs": t.elapsed().as_secs_f64(), "client_cpu_s": stats::self_cpu() - client_cpu}),
+            json!({
+                "secs": t.elapsed().as_secs_f64(),
+                "client_cpu_s": stats::self_cpu() - client_cpu,
+                "backing_cpu_s": servers::backing_cpu(&ctx.berth) - backing_cpu,
+            }),
         );
     }
     memory_rows(&mut ctx);
     check_targets(&mut ctx.report);
 
+    let s3_only = |v: String| if args.backend == Backend::S3Postgres { v } else { String::new() };
     let header = json!({
         "schema": 1,
         "date": shell("date -u +%Y-%m-%dT%H:%M:%SZ"),
         "mode": if args.quick { "quick" } else { "full" },
+        "backend": args.backend.name(),
         "command": args.command,
         "machine": {
             "nproc": shell("nproc"),
@@ -154,6 +192,8 @@ fn main() -> Result<()> {
             "berth_commit": shell("git -C \"$(dirname \"$0\")\" rev-parse --short HEAD 2>/dev/null || git rev-parse --short HEAD"),
             "distribution": shell("docker-registry --version 2>&1 | head -1"),
             "nginx": shell("nginx -v 2>&1"),
+            "garage": s3_only(shell("\"${BERTH_GARAGE:-/var/tmp/berth-tools/bin/garage}\" --version 2>&1 | head -1")),
+            "postgres": s3_only(shell("\"$(ls -d /usr/lib/postgresql/*/bin/postgres | tail -1)\" --version")),
         },
         "pinning": pinning,
         "wall_secs": started.elapsed().as_secs_f64(),
@@ -161,6 +201,9 @@ fn main() -> Result<()> {
         "load_generator_cpu_s": stats::self_cpu(),
     });
     let doc = ctx.report.to_json(header);
+    if args.backend == Backend::S3Postgres {
+        println!("\nBerth: S3 (Garage) + PostgreSQL; Distribution: filesystem.");
+    }
     println!("\n{}", ctx.report.markdown());
     for note in &ctx.report.notes {
         println!("- {note}");

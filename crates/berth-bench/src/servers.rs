@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_testkit::process::Supervised;
-use berth_testkit::{BerthOptions, BerthServer};
+use berth_testkit::{BerthOptions, BerthServer, Garage, Postgres};
 use tempfile::TempDir;
 
 use crate::stats::proc_status_kib;
@@ -38,8 +38,31 @@ impl Kind {
     }
 }
 
+/// Where Berth keeps blobs and metadata (`--backend`). Distribution always runs on the filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Filesystem blobs, embedded metadata: the single-node default.
+    Fs,
+    /// Blobs in S3 (a real Garage), metadata in a real PostgreSQL: the cluster set-up.
+    S3Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Fs => "fs",
+            Backend::S3Postgres => "s3-postgres",
+        }
+    }
+}
+
+/// The S3 prefix Berth writes under in the benchmark's bucket.
+const S3_ROOT_DIRECTORY: &str = "/berth-bench";
+
+// Tuple fields drop in order: Berth stops before the services it uses.
 enum Handle {
     Berth(#[allow(dead_code)] BerthServer),
+    BerthS3(#[allow(dead_code)] Box<(BerthServer, Garage, Postgres)>),
     Process(#[allow(dead_code)] Supervised, #[allow(dead_code)] TempDir),
 }
 
@@ -50,6 +73,9 @@ pub struct Server {
     pub pid: u32,
     /// `VmRSS` right after start-up, KiB.
     pub idle_rss_kib: u64,
+    /// PIDs of the services Berth uses (Garage, the postmaster), if any; their CPU is not in
+    /// Berth's figures.
+    pub backing_pids: Vec<(&'static str, u32)>,
     _handle: Handle,
 }
 
@@ -90,8 +116,21 @@ pub fn pin_self() -> Result<()> {
     pin(std::process::id(), CLIENT_CPU)
 }
 
-/// Starts Berth from `bin` and pins it to the server core.
-pub fn start_berth(bin: &Path, scratch: &Path) -> Result<Server> {
+/// PIDs of the processes whose parent is `parent` (PostgreSQL's background workers and backends).
+pub fn children(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+/// Starts Berth from `bin` on `backend` and pins it (and, for S3 + PostgreSQL, Garage and
+/// PostgreSQL) to the server core.
+pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Server> {
     let config = scratch.join("berth-config.yml");
     std::fs::write(&config, registry_config("127.0.0.1:0".parse()?, &scratch.join("unused")))?;
     let opts = BerthOptions::default()
@@ -100,17 +139,57 @@ pub fn start_berth(bin: &Path, scratch: &Path) -> Result<Server> {
         .delete_enabled(true)
         .env("REGISTRY_LOG_ACCESSLOG_DISABLED", "true")
         .env("REGISTRY_LOG_LEVEL", "error");
+    let (opts, services) = match backend {
+        Backend::Fs => (opts, None),
+        Backend::S3Postgres => {
+            let garage = Garage::start().map_err(|e| anyhow!(e)).context("starting Garage")?;
+            let postgres = Postgres::start().map_err(|e| anyhow!(e)).context("starting PostgreSQL")?;
+            // Pin before Berth connects: backends forked later inherit the postmaster's affinity.
+            pin(garage.pid(), SERVER_CPU)?;
+            pin(postgres.pid(), SERVER_CPU)?;
+            for child in children(postgres.pid()) {
+                pin(child, SERVER_CPU)?;
+            }
+            let opts = opts
+                .s3_storage(&garage, S3_ROOT_DIRECTORY)
+                .env("REGISTRY_STORAGE_DELETE_ENABLED", "true")
+                .env("REGISTRY_BERTH_DATABASE_URL", postgres.url("postgres"));
+            (opts, Some((garage, postgres)))
+        }
+    };
     let server = BerthServer::start(opts).map_err(|e| anyhow!(e))?;
     let pid = server.pid();
     pin(pid, SERVER_CPU)?;
     settle();
-    Ok(Server {
-        kind: Kind::Berth,
-        addr: server.addr(),
-        pid,
-        idle_rss_kib: proc_status_kib(pid, "VmRSS"),
-        _handle: Handle::Berth(server),
-    })
+    let idle_rss_kib = proc_status_kib(pid, "VmRSS");
+    let addr = server.addr();
+    let (backing_pids, handle) = match services {
+        None => (Vec::new(), Handle::Berth(server)),
+        Some((garage, postgres)) => {
+            // Anything the postmaster forked meanwhile that did not inherit the pin.
+            for child in children(postgres.pid()) {
+                pin(child, SERVER_CPU)?;
+            }
+            let pids = vec![("garage", garage.pid()), ("postgres", postgres.pid())];
+            (pids, Handle::BerthS3(Box::new((server, garage, postgres))))
+        }
+    };
+    Ok(Server { kind: Kind::Berth, addr, pid, idle_rss_kib, backing_pids, _handle: handle })
+}
+
+/// CPU seconds so far of the services Berth uses: Garage, the postmaster and its live children.
+pub fn backing_cpu(server: &Server) -> f64 {
+    server
+        .backing_pids
+        .iter()
+        .map(|&(name, pid)| {
+            let own = crate::stats::proc_cpu(pid);
+            match name {
+                "postgres" => own + children(pid).into_iter().map(crate::stats::proc_cpu).sum::<f64>(),
+                _ => own,
+            }
+        })
+        .sum()
 }
 
 /// Starts `docker-registry serve` under `taskset` on the server core.
@@ -138,6 +217,7 @@ pub fn start_distribution() -> Result<Server> {
         addr,
         pid,
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
+        backing_pids: Vec::new(),
         _handle: Handle::Process(process, dir),
     })
 }
@@ -180,6 +260,7 @@ pub fn start_nginx(file: &[u8]) -> Result<Server> {
         addr,
         pid,
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
+        backing_pids: Vec::new(),
         _handle: Handle::Process(process, dir),
     })
 }

@@ -63,7 +63,9 @@ impl InvalidationBus {
     /// Registers this node and starts listening. Invalidations arrive on the
     /// returned channel; the consumer applies each, then calls [`Self::ack`].
     pub async fn start(opts: &PostgresOptions) -> Result<(Arc<Self>, mpsc::Receiver<Invalidation>), MetaError> {
-        let pool = super::pool::build(&PostgresOptions { pool_size: 2, ..opts.clone() })?;
+        // Never hold a connection while waiting (see `publish`): a few serve
+        // many concurrent writers and this node's own acks.
+        let pool = super::pool::build(&PostgresOptions { pool_size: 4, ..opts.clone() })?;
         let node = uuid_like();
         let bus = Arc::new(InvalidationBus {
             pool,
@@ -89,23 +91,33 @@ impl InvalidationBus {
     /// every live node has applied it.
     pub async fn publish(&self, payload: &str) -> Result<(), MetaError> {
         let payload = if payload.len() > MAX_PAYLOAD { "*" } else { payload };
-        let client = self.pool.get().await.map_err(|e| MetaError::Database(e.to_string()))?;
-        let row = client
+        let generation: i64 = self
+            .client()
+            .await?
             .query_one(
                 "SELECT g.n, pg_notify($1, g.n::text || chr(9) || $2::text)::text
                  FROM (SELECT nextval('cache_generation') AS n) g",
                 &[&CHANNEL, &payload],
             )
             .await
-            .map_err(super::pool::error_from)?;
-        let generation: i64 = row.get(0);
+            .map_err(super::pool::error_from)?
+            .get(0);
         let deadline = Instant::now() + LIVE_WINDOW;
         let lagging = "SELECT count(*) FROM cache_nodes
                        WHERE acked < $1 AND heartbeat > now() - make_interval(secs => $2)";
         let window = LIVE_WINDOW.as_secs_f64();
+        let mut pause = Duration::from_micros(500);
         loop {
-            let n: i64 =
-                client.query_one(lagging, &[&generation, &window]).await.map_err(super::pool::error_from)?.get(0);
+            // A connection only for the query: holding one across the wait
+            // would starve the acks this node itself must record (a pool
+            // deadlock that stalled concurrent pushes for the whole window).
+            let n: i64 = self
+                .client()
+                .await?
+                .query_one(lagging, &[&generation, &window])
+                .await
+                .map_err(super::pool::error_from)?
+                .get(0);
             if n == 0 {
                 return Ok(());
             }
@@ -114,8 +126,13 @@ impl InvalidationBus {
                 tracing::warn!(generation, nodes = n, "cache invalidation not acknowledged; proceeding");
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(5));
         }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, MetaError> {
+        self.pool.get().await.map_err(|e| MetaError::Database(format!("PostgreSQL pool: {e}")))
     }
 
     /// Records that every invalidation up to `generation` was applied.
@@ -260,6 +277,30 @@ mod tests {
             assert!(b_seen.lock().unwrap().contains(&change), "B missed {change}");
         }
         assert!(b.cache_usable());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_publishes_do_not_wait_for_the_window() {
+        let pg = berth_testkit::Postgres::start().unwrap();
+        let opts = PostgresOptions::new(pg.url("postgres"));
+        let _store = super::super::PostgresStore::connect(&opts).await.unwrap();
+        let (a, a_rx) = InvalidationBus::start(&opts).await.unwrap();
+        let (b, b_rx) = InvalidationBus::start(&opts).await.unwrap();
+        let _seen = (consume(a.clone(), a_rx), consume(b.clone(), b_rx));
+        wait_usable(&a).await;
+        wait_usable(&b).await;
+        let started = Instant::now();
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let a = a.clone();
+                tokio::spawn(async move { a.publish(&format!("repo\t\tt{i}")).await })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        // Far below one LIVE_WINDOW: nobody waited for a timeout.
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
