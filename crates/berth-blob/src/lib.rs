@@ -19,7 +19,7 @@ pub mod test_suite;
 
 pub use error::StoreError;
 pub use fs::FsBlobStore;
-pub use stream::ByteStream;
+pub use stream::{file_stream, ByteStream};
 
 use async_trait::async_trait;
 use berth_oci::{Algorithm, ByteRange, Digest, Hasher};

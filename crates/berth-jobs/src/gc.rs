@@ -241,14 +241,7 @@ impl Run<'_> {
         }
         let upload_cutoff = self.clock.now_ms().saturating_sub(self.opts.upload_age.as_millis() as i64);
         loop {
-            let stale = self.meta.stale_uploads(upload_cutoff, self.opts.batch).await?;
-            for s in &stale {
-                // The session first: a client still using it then gets "unknown upload", not missing bytes.
-                self.meta.delete_upload(&s.id).await?;
-                if let Err(e) = self.blobs.delete_upload(&s.id).await {
-                    tracing::warn!(upload = %s.id, error = %e, "could not remove staged upload data");
-                }
-            }
+            let stale = crate::uploads::remove_stale(self.meta, self.blobs, upload_cutoff, self.opts.batch).await?;
             self.state.report.uploads += stale.len() as u64;
             self.progress("expired uploads", self.state.report.uploads);
             self.checkpoint(5).await?;

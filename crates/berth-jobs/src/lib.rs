@@ -11,6 +11,7 @@
 pub mod gc;
 pub mod schedule;
 pub mod scrub;
+pub mod uploads;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -7,13 +7,11 @@
 
 mod access_log;
 mod auth;
-mod body;
 mod cache;
 mod error;
 mod handlers;
 mod listener;
 pub mod peers;
-pub mod purge;
 pub mod route;
 mod sendfile;
 mod settings;

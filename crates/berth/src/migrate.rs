@@ -7,18 +7,13 @@
 //! store (point `berth.database.*` of the new configuration at it).
 
 use anyhow::{bail, Context};
-use berth_blob::{BlobReader, BlobStore, ByteStream};
+use berth_blob::{BlobReader, BlobStore};
 use berth_oci::{Digest, Hasher};
-use bytes::Bytes;
-use futures_util::StreamExt;
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 const PAGE: usize = 1000;
-const READ_CHUNK: u64 = 8 << 20;
 
 pub fn run(source: berth_config::Loaded, destination: PathBuf) -> anyhow::Result<()> {
     let env = std::env::vars().filter(|(k, _)| !k.starts_with("REGISTRY_"));
@@ -73,7 +68,7 @@ pub fn run(source: berth_config::Loaded, destination: PathBuf) -> anyhow::Result
 /// Streams one blob into the destination as an upload, verifying its digest.
 async fn copy_blob(from: &dyn BlobStore, to: &dyn BlobStore, digest: &Digest, size: u64) -> anyhow::Result<()> {
     let body = match from.open(digest, None).await? {
-        BlobReader::File { file, offset, len, .. } => file_stream(file, offset, len),
+        BlobReader::File { file, offset, len, .. } => berth_blob::file_stream(file, offset, len),
         BlobReader::Stream { body, .. } => body,
         BlobReader::Redirect { .. } => bail!("the source store answered with a redirect"),
     };
@@ -94,26 +89,4 @@ async fn copy_blob(from: &dyn BlobStore, to: &dyn BlobStore, digest: &Digest, si
         let _ = to.delete_upload(&upload).await;
     }
     result
-}
-
-fn file_stream(file: std::fs::File, offset: u64, len: u64) -> ByteStream {
-    let file = Arc::new(file);
-    futures_util::stream::unfold(0u64, move |done| {
-        let file = file.clone();
-        async move {
-            if done >= len {
-                return None;
-            }
-            let n = (len - done).min(READ_CHUNK) as usize;
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; n];
-                file.read_exact_at(&mut buf, offset + done).map(|()| Bytes::from(buf))
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            let next = if read.is_ok() { done + n as u64 } else { len };
-            Some((read, next))
-        }
-    })
-    .boxed()
 }

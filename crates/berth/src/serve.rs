@@ -1,9 +1,10 @@
 //! `berth serve`: open the stores, bind, serve until SIGTERM/SIGINT.
 
 use anyhow::Context;
-use berth_server::purge::{self, PurgePolicy};
+use berth_jobs::uploads::{spawn_purge, PurgePolicy};
 use berth_server::{App, Authenticator};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
@@ -39,14 +40,16 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         }
 
         if let Some(schedule) = &config.berth.gc.schedule {
-            crate::gc::spawn_scheduled(&config, schedule, stores_for_gc.0, stores_for_gc.1)?;
+            crate::gc::spawn_scheduled(&config, schedule, stores_for_gc.0.clone(), stores_for_gc.1.clone())?;
         }
 
         let purging = &config.storage.maintenance.uploadpurging;
         if purging.enabled {
-            purge::spawn(
-                app.clone(),
+            spawn_purge(
+                stores_for_gc.0.clone(),
+                stores_for_gc.1.clone(),
                 PurgePolicy { age: purging.age, interval: purging.interval, dry_run: purging.dryrun },
+                Arc::new(berth_jobs::SystemClock),
             );
         }
 

@@ -47,7 +47,7 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response>
         match reader {
             BlobReader::File { file, offset, len, .. } => match sendfile_slot(ctx) {
                 Some(slot) => Body::new(crate::sendfile::SendfileBody::new(slot, file, offset, len)),
-                None => crate::body::file_body(file, offset, len),
+                None => Body::from_stream(berth_blob::file_stream(file, offset, len)),
             },
             BlobReader::Stream { body, .. } => Body::from_stream(body),
             // `storage.redirect` (S3): the client fetches the bytes from the store.
