@@ -52,6 +52,27 @@ fn parse(path: &Path, text: &str) -> Result<HashMap<String, String>, HtpasswdErr
     Ok(users)
 }
 
+/// A bcrypt hash at the default cost, to spend the same time on unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| bcrypt::hash("berth-dummy-password", bcrypt::DEFAULT_COST).unwrap_or_default())
+}
+
+/// Where a generated password is written: `<htpasswd>.password`.
+pub fn password_file(htpasswd: &Path) -> PathBuf {
+    let mut name = htpasswd.as_os_str().to_owned();
+    name.push(".password");
+    PathBuf::from(name)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
 impl Htpasswd {
     /// Opens the file, creating it with a generated `docker` user if missing.
     pub fn open(path: &Path, realm: &str) -> Result<Arc<Self>, HtpasswdError> {
@@ -66,11 +87,16 @@ impl Htpasswd {
                 std::fs::create_dir_all(dir).map_err(io)?;
             }
             std::fs::write(path, format!("docker:{hash}\n")).map_err(io)?;
+            // Distribution logs the generated password; Berth keeps secrets
+            // out of logs and writes it beside the file, readable by its owner only.
+            let secret = password_file(path);
+            write_private(&secret, &format!("{password}\n"))
+                .map_err(|source| HtpasswdError::Io { path: secret.clone(), source })?;
             tracing::warn!(
                 path = %path.display(),
                 user = "docker",
-                password = %password,
-                "htpasswd file was missing: created it with a generated user; change it"
+                password_file = %secret.display(),
+                "htpasswd file was missing: created it with a generated user whose password is in password_file; change it"
             );
         }
         let h = Arc::new(Htpasswd {
@@ -121,6 +147,10 @@ impl Htpasswd {
             return false;
         }
         let Some(hash) = self.users.lock().unwrap_or_else(|p| p.into_inner()).hashes.get(user).cloned() else {
+            // As Distribution does: an unknown user costs a bcrypt check too,
+            // so response times do not tell which users exist.
+            let password = password.to_owned();
+            let _ = tokio::task::spawn_blocking(move || bcrypt::verify(password, dummy_hash())).await;
             return false;
         };
         let key: [u8; 32] = {

@@ -44,7 +44,7 @@ struct Args {
     /// Distribution runs on the filesystem either way.
     #[arg(long, value_enum, default_value = "fs")]
     backend: Backend,
-    /// Scenarios to run (default: all): blobs, manifests, images, zb, listings.
+    /// Scenarios to run (default: all): blobs, manifests, images, zb, listings, gc.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Repositories seeded for the `_catalog` walk (default 10000, 1000 with --quick; the issue's
@@ -57,6 +57,9 @@ struct Args {
     /// Small images pushed by the `images` scenario (default 1000; 32 with --quick).
     #[arg(long)]
     small_images: Option<usize>,
+    /// Unreferenced blobs seeded for the `gc` scenario (default 10000; 500 with --quick).
+    #[arg(long)]
+    gc_blobs: Option<usize>,
     /// Seconds per manifest hot-loop measurement (default 5; 1 with --quick).
     #[arg(long)]
     manifest_secs: Option<f64>,
@@ -83,6 +86,7 @@ fn sizes(args: &Args) -> Sizes {
         tags: args.tags.unwrap_or(if q { 200 } else { 10_000 }),
         catalog_repos: args.catalog_repos.unwrap_or(if q { 1000 } else { 10_000 }),
         seed_clients: 64,
+        gc_blobs: args.gc_blobs.unwrap_or(if q { 500 } else { 10_000 }),
     }
 }
 
@@ -145,7 +149,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut timings = serde_json::Map::new();
-    for name in ["blobs", "manifests", "images", "zb", "listings"] {
+    for name in ["blobs", "manifests", "images", "zb", "listings", "gc"] {
         if !want(name) {
             continue;
         }
@@ -159,6 +163,7 @@ fn main() -> Result<()> {
                 "manifests" => scenarios::manifests::run(&mut ctx).await,
                 "images" => scenarios::images::run(&mut ctx).await,
                 "zb" => scenarios::zb::run(&mut ctx).await,
+                "gc" => scenarios::gc::run(&mut ctx).await,
                 _ => scenarios::listings::run(&mut ctx).await,
             }
         });

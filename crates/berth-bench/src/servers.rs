@@ -61,7 +61,7 @@ const S3_ROOT_DIRECTORY: &str = "/berth-bench";
 
 // Tuple fields drop in order: Berth stops before the services it uses.
 enum Handle {
-    Berth(#[allow(dead_code)] BerthServer),
+    Berth(#[allow(dead_code)] Box<BerthServer>),
     BerthS3(#[allow(dead_code)] Box<(BerthServer, Garage, Postgres)>),
     Process(#[allow(dead_code)] Supervised, #[allow(dead_code)] TempDir),
 }
@@ -76,7 +76,18 @@ pub struct Server {
     /// PIDs of the services Berth uses (Garage, the postmaster), if any; their CPU is not in
     /// Berth's figures.
     pub backing_pids: Vec<(&'static str, u32)>,
+    /// How an operator collects this registry's garbage (the `gc` scenario).
+    pub gc: Option<GcCommand>,
     _handle: Handle,
+}
+
+/// A garbage-collection command line for a server's data.
+pub struct GcCommand {
+    pub kind: Kind,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Set after the caller's `REGISTRY_*` variables are removed.
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -157,14 +168,26 @@ pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Serve
             (opts, Some((garage, postgres)))
         }
     };
-    let server = BerthServer::start(opts).map_err(|e| anyhow!(e))?;
+    let server = BerthServer::start(opts.clone()).map_err(|e| anyhow!(e))?;
+    // `berth gc` reads what `serve` reads: the same file and variables.
+    let mut gc_env = vec![("REGISTRY_STORAGE_DELETE_ENABLED".to_owned(), "true".to_owned())];
+    if opts.filesystem_root {
+        gc_env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(), server.data_dir().display().to_string()));
+    }
+    gc_env.extend(opts.env.iter().cloned());
+    let gc = GcCommand {
+        kind: Kind::Berth,
+        program: bin.to_owned(),
+        args: vec!["gc".into(), "--grace".into(), "0s".into(), config.display().to_string()],
+        env: gc_env,
+    };
     let pid = server.pid();
     pin(pid, SERVER_CPU)?;
     settle();
     let idle_rss_kib = proc_status_kib(pid, "VmRSS");
     let addr = server.addr();
     let (backing_pids, handle) = match services {
-        None => (Vec::new(), Handle::Berth(server)),
+        None => (Vec::new(), Handle::Berth(Box::new(server))),
         Some((garage, postgres)) => {
             // Anything the postmaster forked meanwhile that did not inherit the pin.
             for child in children(postgres.pid()) {
@@ -174,7 +197,7 @@ pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Serve
             (pids, Handle::BerthS3(Box::new((server, garage, postgres))))
         }
     };
-    Ok(Server { kind: Kind::Berth, addr, pid, idle_rss_kib, backing_pids, _handle: handle })
+    Ok(Server { kind: Kind::Berth, addr, pid, idle_rss_kib, backing_pids, gc: Some(gc), _handle: handle })
 }
 
 /// CPU seconds so far of the services Berth uses: Garage, the postmaster and its live children.
@@ -212,12 +235,19 @@ pub fn start_distribution() -> Result<Server> {
     wait_http(addr, "/v2/", &log)?;
     let pid = process.pid();
     settle();
+    let gc = GcCommand {
+        kind: Kind::Distribution,
+        program: bin.clone(),
+        args: vec!["garbage-collect".into(), config.display().to_string()],
+        env: Vec::new(),
+    };
     Ok(Server {
         kind: Kind::Distribution,
         addr,
         pid,
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
         backing_pids: Vec::new(),
+        gc: Some(gc),
         _handle: Handle::Process(process, dir),
     })
 }
@@ -261,6 +291,7 @@ pub fn start_nginx(file: &[u8]) -> Result<Server> {
         pid,
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
         backing_pids: Vec::new(),
+        gc: None,
         _handle: Handle::Process(process, dir),
     })
 }

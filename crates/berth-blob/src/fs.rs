@@ -296,6 +296,31 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    async fn staged_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let dir = self.uploads.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in fs::read_dir(&dir)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                let modified = match entry.metadata().and_then(|m| m.modified()) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // removed meanwhile
+                    Err(e) => return Err(e.into()),
+                };
+                let ms = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                if ms < before_ms {
+                    out.push(name);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         let path = self.blob_path(digest);
         blocking(move || match fs::metadata(&path) {

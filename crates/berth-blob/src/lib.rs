@@ -96,6 +96,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Discards an upload's staged bytes. Missing uploads are not an error.
     async fn delete_upload(&self, upload: &str) -> Result<(), StoreError>;
 
+    /// Ids of uploads staged before `before_ms` (Unix milliseconds; the
+    /// filesystem counts from the last write, S3 from `create_upload`), at
+    /// most `limit`. The upload purge removes those no session names: a crash
+    /// between [`BlobStore::create_upload`] and recording the session leaves
+    /// such orphans, which nothing else would ever remove.
+    async fn staged_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+
     /// The size of a committed blob, if present.
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
 

@@ -28,6 +28,7 @@ macro_rules! blobstore_test_suite {
             deletes,
             upload_ids_cannot_escape,
             deletes_in_bulk_and_quarantines,
+            lists_staged_uploads_by_age,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -363,4 +364,22 @@ pub async fn deletes_in_bulk_and_quarantines<S: BlobStore>(s: &S) {
     assert_eq!(s.stat(&digests[2]).await.unwrap(), None, "no longer served");
     s.quarantine(&absent).await.unwrap();
     s.delete_many(&[]).await.unwrap();
+}
+
+/// Staged uploads are listed by age (the cutoff is the caller's clock), so
+/// the purge can find staging that no session names; removed ones are not.
+pub async fn lists_staged_uploads_by_age<S: BlobStore>(s: &S) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    s.create_upload("staged-a").await.unwrap();
+    let _ = upload(s, "staged-b", &data(1000, 71), &[1000], 1 << 16).await;
+    // An hour from now, both are older; an hour ago, neither existed.
+    let mut later = s.staged_uploads(now + 3_600_000, 100).await.unwrap();
+    later.sort();
+    assert!(later.contains(&"staged-a".to_owned()) && later.contains(&"staged-b".to_owned()), "{later:?}");
+    let earlier = s.staged_uploads(now - 3_600_000, 100).await.unwrap();
+    assert!(!earlier.iter().any(|u| u.starts_with("staged-")), "{earlier:?}");
+    assert_eq!(s.staged_uploads(now + 3_600_000, 1).await.unwrap().len(), 1, "limit");
+    s.delete_upload("staged-a").await.unwrap();
+    let left = s.staged_uploads(now + 3_600_000, 100).await.unwrap();
+    assert!(!left.contains(&"staged-a".to_owned()) && left.contains(&"staged-b".to_owned()), "{left:?}");
 }

@@ -11,6 +11,7 @@
 //!
 //! This crate depends on no other berth crate; the binary and the server depend on it.
 
+mod auth;
 mod duration;
 mod env;
 mod error;
@@ -20,6 +21,7 @@ mod model;
 mod values;
 mod walk;
 
+pub use auth::{Auth, BerthAuth, HtpasswdAuth, TokenAuth};
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use model::*;
@@ -138,6 +140,11 @@ fn load_text(
     }
     let config: Config = serde_norway::from_value(Value::Mapping(supported))
         .map_err(|e| ConfigError::Invalid(vec![Problem::new("", ProblemKind::InvalidValue, e.to_string())]))?;
+    let mut problems = auth::check(&config);
+    if !problems.is_empty() {
+        attribute_to_env(&mut problems, &applied.sources);
+        return Err(ConfigError::Invalid(problems));
+    }
     Ok(Loaded { config, warnings })
 }
 

@@ -23,9 +23,12 @@ const SECRET_WORDS: &[&str] = &[
     "credential",
 ];
 
+/// Keys that contain a secret word but name no secret: `berth.auth.tokenttl`.
+const NOT_SECRET: &[&str] = &["tokenttl"];
+
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|word| key.contains(word))
+    !NOT_SECRET.contains(&key.as_str()) && SECRET_WORDS.iter().any(|word| key.contains(word))
 }
 
 /// Replaces every scalar below a secret-named key with the mask.
@@ -33,7 +36,9 @@ pub(crate) fn mask_value(value: &mut Value, under_secret: bool) {
     match value {
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
-                let secret = under_secret || k.as_str().is_some_and(is_secret_key);
+                // `auth.token` is a section of public settings (realm, issuer, ...).
+                let section = k.as_str() == Some("token") && v.is_mapping();
+                let secret = under_secret || (!section && k.as_str().is_some_and(is_secret_key));
                 mask_value(v, secret);
             }
         }

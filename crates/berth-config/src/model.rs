@@ -3,6 +3,7 @@
 //! Field names are the YAML keys. Everything here can be built in code for tests
 //! (`Config::default()` is `registry:2` started with no configuration file).
 
+use crate::auth::Auth;
 use crate::duration;
 use crate::error::ConfigError;
 use crate::values::split_host_port;
@@ -147,6 +148,8 @@ pub struct Http {
     /// How long to let connections drain on SIGTERM; zero means stop at once.
     #[serde(with = "duration::go")]
     pub draintimeout: Duration,
+    /// `http.tls`: HTTPS when a certificate is given.
+    pub tls: Tls,
 }
 
 impl Default for Http {
@@ -160,8 +163,53 @@ impl Default for Http {
             secret: None,
             headers: BTreeMap::new(),
             draintimeout: Duration::ZERO,
+            tls: Tls::default(),
         }
     }
+}
+
+/// `http.tls`. As in Distribution, TLS is on when `certificate` is set; unlike Distribution,
+/// a `key` or `clientcas` without a certificate is a start-up error, not plain HTTP.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain, leaf first. Re-read when the file changes.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    pub key: Option<PathBuf>,
+    /// PEM files of CAs whose client certificates are accepted: mutual TLS.
+    pub clientcas: Vec<PathBuf>,
+    /// What is asked of clients when `clientcas` is set.
+    pub clientauth: ClientAuth,
+    /// Oldest protocol version accepted.
+    pub minimumtls: MinimumTls,
+    /// Go (IANA) names of the allowed cipher suites; empty means Distribution's default set.
+    pub ciphersuites: Vec<String>,
+}
+
+/// `http.tls.clientauth` (Distribution 3.x), Go's `tls.ClientAuthType` by another name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// Ask for a certificate, accept any or none, verify nothing.
+    RequestClientCert,
+    /// Require a certificate, verify nothing.
+    RequireAnyClientCert,
+    /// Accept no certificate; verify one if sent.
+    VerifyClientCertIfGiven,
+    /// Require a certificate signed by one of `clientcas` (the default).
+    #[default]
+    RequireAndVerifyClientCert,
+}
+
+/// `http.tls.minimumtls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MinimumTls {
+    #[default]
+    #[serde(rename = "tls1.2")]
+    Tls12,
+    #[serde(rename = "tls1.3")]
+    Tls13,
 }
 
 impl Http {
@@ -359,6 +407,7 @@ pub struct Berth {
     pub tags: Tags,
     pub cache: Cache,
     pub gc: Gc,
+    pub auth: crate::auth::BerthAuth,
 }
 
 /// `berth.gc`: online garbage collection in the server.
@@ -434,24 +483,6 @@ impl Default for Cache {
     fn default() -> Self {
         Cache { manifestbytes: 64 * 1024 * 1024 }
     }
-}
-
-/// `auth`: who may use the registry. Without a provider, anyone may.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Auth {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub htpasswd: Option<HtpasswdAuth>,
-}
-
-/// `auth.htpasswd`: HTTP basic auth against an htpasswd file of bcrypt hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HtpasswdAuth {
-    /// The realm of the `WWW-Authenticate` challenge.
-    pub realm: String,
-    /// The htpasswd file; created with a generated `docker` user if missing.
-    pub path: PathBuf,
 }
 
 /// `storage.s3`: Distribution's S3 driver keys that Berth uses.

@@ -149,12 +149,15 @@ fn unknown_keys_are_errors_naming_the_full_path() {
 
 #[test]
 fn not_yet_supported_keys_are_errors_naming_the_key() {
-    let yaml = "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  token: {realm: r, service: s, issuer: i, rootcertbundle: /b}\n\
-                http:\n  net: unix\n  tls: {certificate: /c, key: /k}\nproxy: {remoteurl: https://registry-1.docker.io}\n\
+    let yaml = "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  silly: {realm: r, service: s}\n\
+                http:\n  net: unix\n  tls: {letsencrypt: {cachefile: /c, email: a@b.c}}\nproxy: {remoteurl: https://registry-1.docker.io}\n\
                 middleware:\n  storage:\n    - name: cloudfront\nnotifications:\n  endpoints:\n    - {name: a, url: http://x}\n";
     let p = problems(yaml, &[]);
     let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(keys, ["auth.token", "http.net", "http.tls", "proxy", "middleware", "notifications.endpoints"]);
+    assert_eq!(
+        keys,
+        ["auth.silly", "http.net", "http.tls.letsencrypt", "proxy", "middleware", "notifications.endpoints"]
+    );
     assert!(p.iter().all(|p| p.kind == ProblemKind::NotYetSupported));
     assert!(p[0].to_string().contains("not supported yet"), "{}", p[0]);
 }
@@ -339,4 +342,84 @@ fn env_values_that_are_not_yaml_are_plain_strings() {
     // A string where a boolean belongs is still refused, naming the key.
     let p = problems(MINIMAL, &[("REGISTRY_STORAGE_DELETE_ENABLED", "@yes")]);
     assert_eq!(p[0].key, "storage.delete.enabled");
+}
+
+#[test]
+fn http_tls_from_file_and_seed_style_env() {
+    let yaml = "version: 0.1\nstorage: {filesystem: {}}\nhttp:\n  tls:\n    clientcas: [/ca1.pem, /ca2.pem]\n    \
+                clientauth: verify-client-cert-if-given\n    minimumtls: tls1.3\n    \
+                ciphersuites: [TLS_AES_128_GCM_SHA256]\n";
+    let vars = [("REGISTRY_HTTP_TLS_CERTIFICATE", "/certs/domain.crt"), ("REGISTRY_HTTP_TLS_KEY", "/certs/domain.key")];
+    let tls = ok(yaml, &vars).config.http.tls;
+    assert_eq!(tls.certificate, Some(PathBuf::from("/certs/domain.crt")));
+    assert_eq!(tls.key, Some(PathBuf::from("/certs/domain.key")));
+    assert_eq!(tls.clientcas, [PathBuf::from("/ca1.pem"), PathBuf::from("/ca2.pem")]);
+    assert_eq!(tls.clientauth, ClientAuth::VerifyClientCertIfGiven);
+    assert_eq!(tls.minimumtls, MinimumTls::Tls13);
+    assert_eq!(tls.ciphersuites, ["TLS_AES_128_GCM_SHA256"]);
+    // configuration.md: clientauth defaults to require-and-verify-client-cert, minimumtls to tls1.2.
+    let defaults = ok(MINIMAL, &vars[..1]).config.http.tls;
+    assert_eq!((defaults.clientauth, defaults.minimumtls), (ClientAuth::RequireAndVerifyClientCert, MinimumTls::Tls12));
+    assert_eq!(ok(MINIMAL, &[]).config.http.tls, Tls::default());
+}
+
+#[test]
+fn http_tls_errors_name_the_key() {
+    let p = problems(MINIMAL, &[("REGISTRY_HTTP_TLS_MINIMUMTLS", "tls1.0")]);
+    assert_eq!(p[0].key, "http.tls.minimumtls");
+    assert!(p[0].message.contains("tls1.2") && p[0].message.contains("REGISTRY_HTTP_TLS_MINIMUMTLS"), "{}", p[0]);
+    let p = problems(MINIMAL, &[("REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE", "/le")]);
+    assert_eq!((p[0].key.as_str(), p[0].kind), ("http.tls.letsencrypt", ProblemKind::NotYetSupported));
+    let p = problems(MINIMAL, &[("REGISTRY_HTTP_TLS_CLIENTAUTH", "optional")]);
+    assert_eq!(p[0].key, "http.tls.clientauth");
+}
+
+#[test]
+fn token_auth_as_in_distribution_docs() {
+    let yaml = concat!(
+        "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  token:\n    realm: https://auth.example.com/token\n",
+        "    service: registry.example.com\n    issuer: auth-server\n    rootcertbundle: /certs/bundle.pem\n"
+    );
+    let t = ok(yaml, &[]).config.auth.token.expect("token configured");
+    assert_eq!(t.realm, "https://auth.example.com/token");
+    assert_eq!((t.service.as_str(), t.issuer.as_str()), ("registry.example.com", "auth-server"));
+    assert_eq!(t.rootcertbundle, Some(PathBuf::from("/certs/bundle.pem")));
+    let vars = [("REGISTRY_AUTH_TOKEN_JWKS", "/certs/jwks.json")];
+    assert_eq!(ok(yaml, &vars).config.auth.token.unwrap().jwks, Some(PathBuf::from("/certs/jwks.json")));
+}
+
+#[test]
+fn token_auth_needs_its_keys_and_one_provider() {
+    let p = problems("version: 0.1\nstorage: {filesystem: {}}\nauth:\n  token: {realm: https://a/t}\n", &[]);
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["auth.token.service", "auth.token.issuer", "auth.token.rootcertbundle"], "{p:?}");
+    let both = "version: 0.1\nstorage: {filesystem: {}}\nauth:\n  htpasswd: {realm: r, path: /p}\n";
+    let p = problems(both, &[("REGISTRY_BERTH_AUTH_ENABLED", "true")]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "berth.auth.enabled");
+    assert!(p[0].message.contains("auth.htpasswd and berth.auth.enabled"), "{}", p[0]);
+    assert!(p[0].message.contains("REGISTRY_BERTH_AUTH_ENABLED"), "{}", p[0]);
+}
+
+#[test]
+fn berth_auth_defaults() {
+    let a = ok(MINIMAL, &[("REGISTRY_BERTH_AUTH_ENABLED", "true")]).config.berth.auth;
+    assert!(a.enabled && !a.anonymouspull);
+    assert_eq!((a.service.as_str(), a.issuer.as_str(), a.realm), ("berth", "berth", None));
+    assert_eq!((a.tokenttl, a.refreshttl), (Duration::from_secs(300), Duration::from_secs(30 * 86400)));
+}
+
+#[test]
+fn seed_token_auth_config_loads() {
+    // From the user's seed article on hardening (auth/config.yml), with its whitespace restored.
+    let yaml = concat!(
+        "version: 0.1\nstorage: {filesystem: {}}\nhttp:\n  addr: :5001\n  secret: aesecrect\nauth:\n  token:\n",
+        "    realm: token-realm\n    service: token-service\n    issuer: registry-token\n",
+        "    rootcertbundle: /root/certs/bundle.pem\n"
+    );
+    let t = ok(yaml, &[]).config.auth.token.expect("token configured");
+    assert_eq!(
+        (t.realm.as_str(), t.service.as_str(), t.issuer.as_str()),
+        ("token-realm", "token-service", "registry-token")
+    );
 }

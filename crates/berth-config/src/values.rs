@@ -29,6 +29,10 @@ pub(crate) enum Check {
     StrList,
     RegexList,
     Platforms,
+    /// `http.tls.clientauth`: Distribution 3.x's client certificate modes.
+    ClientAuth,
+    /// `http.tls.minimumtls`: tls1.2 or tls1.3 (rustls implements nothing older).
+    MinimumTls,
 }
 
 pub(crate) type CheckResult = Result<Option<Value>, (ProblemKind, String)>;
@@ -138,6 +142,23 @@ impl Check {
             Check::LogLevel => one_of(v, &["error", "warn", "info", "debug"], true),
             Check::Formatter => one_of(v, &["text", "json", "logstash"], false),
             Check::Platforms => one_of(v, &["all", "none", "list"], true),
+            Check::ClientAuth => one_of(
+                v,
+                &[
+                    "request-client-cert",
+                    "require-any-client-cert",
+                    "verify-client-cert-if-given",
+                    "require-and-verify-client-cert",
+                ],
+                false,
+            ),
+            Check::MinimumTls => match scalar_text(v).as_deref() {
+                Some("tls1.0" | "tls1.1") => invalid(format!(
+                    "{} is not supported: Berth's TLS (rustls) implements only tls1.2 and tls1.3",
+                    scalar_text(v).unwrap_or_default()
+                )),
+                _ => one_of(v, &["tls1.2", "tls1.3"], false),
+            },
             Check::Net => match scalar_text(v).as_deref() {
                 Some("" | "tcp") => Ok(Some(Value::String("tcp".into()))),
                 Some("unix") => Err((
@@ -229,6 +250,16 @@ mod tests {
     fn unix_net_is_not_yet_supported() {
         let err = Check::Net.apply(&val("unix")).err().map(|(kind, _)| kind);
         assert_eq!(err, Some(ProblemKind::NotYetSupported));
+    }
+
+    #[test]
+    fn tls_versions_older_than_1_2_are_refused_by_name() {
+        assert_eq!(Check::MinimumTls.apply(&val("tls1.3")), Ok(Some(Value::String("tls1.3".into()))));
+        let (_, why) = Check::MinimumTls.apply(&val("tls1.0")).unwrap_err();
+        assert!(why.contains("tls1.0") && why.contains("tls1.2"), "{why}");
+        assert!(Check::MinimumTls.apply(&val("1.2")).is_err());
+        assert!(Check::ClientAuth.apply(&val("verify-client-cert-if-given")).is_ok());
+        assert!(Check::ClientAuth.apply(&val("optional")).is_err());
     }
 
     #[test]

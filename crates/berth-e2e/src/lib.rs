@@ -18,7 +18,9 @@
 //! | 6 oras-py artifacts, referrers, Helm chart | [`artifacts`] | `tests/oras.rs` |
 //! | 7 containerd `ctr images pull` | [`containerd_pull`] | `tests/containerd.rs` |
 //! | 8 deletes disabled | in [`skopeo_copy`] and [`artifacts`] | |
+//! | issue 17: docker/podman login, skopeo --creds, ctr --user on the token service | [`token_clients`] | `tests/token_auth.rs` |
 //! | issue 15: three nodes on Garage + PostgreSQL, kill -9 mid-upload | [`cluster`] | `tests/cluster.rs` |
+//! | issue 17: docker (network namespace) and skopeo over TLS and mutual TLS | [`tls_clients`] | `tests/tls.rs` |
 
 pub mod artifacts;
 pub mod berth_image;
@@ -30,6 +32,8 @@ pub mod fixtures;
 pub mod podman_images;
 pub mod registry;
 pub mod skopeo_copy;
+pub mod tls_clients;
+pub mod token_clients;
 
 /// Scenario result: the error is a message with the failing step and the
 /// client's output.

@@ -2,13 +2,15 @@
 //! metadata database (never by walking storage):
 //!
 //! 0. finish blobs a killed run left *deleting* (bytes, then rows);
-//! 1. untagged manifests, in repositories matching [`GcOptions::untagged`];
+//! 1. untagged manifests, in repositories matching [`GcOptions::untagged`],
+//!    each page announced to the servers' manifest caches ([`GcOptions::invalidate`]);
 //! 2. links no manifest of their repository references, older than the grace;
 //! 3. mark blobs no repository links;
 //! 4. blobs marked at least a grace ago and still unlinked: switch to
 //!    deleting (one transaction per batch), delete the bytes in bulk, then
 //!    the rows;
-//! 5. upload sessions untouched for [`GcOptions::upload_age`].
+//! 5. upload sessions untouched for [`GcOptions::upload_age`], and staged
+//!    uploads that old which no session names.
 //!
 //! The run holds the `gc` job lease, renews it after every batch, and saves
 //! its phase and counts with `save_job_state`: a run killed anywhere is
@@ -34,6 +36,20 @@ pub type BeforeDelete = Arc<dyn Fn(Vec<GcBlob>) -> BoxFuture<'static, ()> + Send
 /// Progress: phase name and items done in it so far.
 pub type OnProgress = Arc<dyn Fn(&str, u64) + Send + Sync>;
 
+/// What servers' manifest caches must forget because a run removed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forget {
+    /// These (repository, manifest digest) pairs, deleted and committed.
+    Manifests(Vec<(String, Digest)>),
+    /// Everything: a killed run may have removed manifests it never announced.
+    All,
+}
+
+/// Tells every server what to forget; returns once no server will serve it
+/// (see `berth::gc`). An error stops the run; the next run starts with
+/// [`Forget::All`].
+pub type Invalidate = Arc<dyn Fn(Forget) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct GcOptions {
     /// How long an unreferenced link or an unlinked blob is left alone
@@ -53,6 +69,9 @@ pub struct GcOptions {
     /// A hook run after marking unlinked blobs, before choosing which to delete.
     pub after_mark: Option<Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>>,
     pub on_progress: Option<OnProgress>,
+    /// Called after each page of untagged manifests is removed, before the
+    /// run goes on: no server may serve what the run removed from its cache.
+    pub invalidate: Option<Invalidate>,
 }
 
 impl Default for GcOptions {
@@ -67,6 +86,7 @@ impl Default for GcOptions {
             before_delete: None,
             after_mark: None,
             on_progress: None,
+            invalidate: None,
         }
     }
 }
@@ -94,6 +114,8 @@ pub enum GcError {
     Busy,
     #[error("lost the gc lease (paused longer than {0:?}?)")]
     LeaseLost(Duration),
+    #[error("invalidating servers' manifest caches: {0}")]
+    Invalidate(String),
 }
 
 /// Durable progress: the phase reached and the counts so far.
@@ -137,6 +159,14 @@ impl Run<'_> {
         self.state.started_ms.saturating_sub(self.opts.grace.as_millis() as i64)
     }
 
+    async fn forget(&self, what: Forget) -> Result<(), GcError> {
+        match (&self.opts.invalidate, &what) {
+            (None, _) => Ok(()),
+            (Some(_), Forget::Manifests(m)) if m.is_empty() => Ok(()),
+            (Some(f), _) => f(what).await.map_err(GcError::Invalidate),
+        }
+    }
+
     async fn delete_blobs(&mut self, chosen: Vec<GcBlob>) -> Result<(), GcError> {
         if chosen.is_empty() {
             return Ok(());
@@ -175,13 +205,17 @@ impl Run<'_> {
             loop {
                 let key = after.as_ref().map(|(r, d)| (r.as_str(), d.as_str()));
                 let page = self.meta.untagged_manifests(self.cutoff(), key, self.opts.batch).await?;
+                let mut gone = Vec::new();
                 for m in page.iter().filter(|m| pattern.is_match(&m.repository)) {
                     if self.meta.delete_untagged_manifest(&m.repository, &m.digest, self.cutoff()).await? {
                         tracing::debug!(repository = %m.repository, digest = %m.digest, "collected untagged manifest");
                         self.state.report.manifests += 1;
                         removed += 1;
+                        gone.push((m.repository.clone(), m.digest.clone()));
                     }
                 }
+                // Committed: now no server may keep serving them from a cache.
+                self.forget(Forget::Manifests(gone)).await?;
                 self.progress("untagged manifests", self.state.report.manifests);
                 match page.last() {
                     Some(m) if page.len() == self.opts.batch => {
@@ -198,7 +232,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn run(&mut self) -> Result<(), GcError> {
+    async fn run(&mut self, resumed: bool) -> Result<(), GcError> {
+        if resumed && self.state.phase <= 1 {
+            // The killed run may have removed manifests and died before
+            // announcing them.
+            self.forget(Forget::All).await?;
+        }
+        // Progress exists from here on, so a kill at any later point is seen
+        // as a resumption by the next run.
+        self.checkpoint(self.state.phase).await?;
         self.finish_deleting().await?;
         if self.state.phase <= 1 {
             self.untagged().await?;
@@ -241,11 +283,11 @@ impl Run<'_> {
         }
         let upload_cutoff = self.clock.now_ms().saturating_sub(self.opts.upload_age.as_millis() as i64);
         loop {
-            let stale = crate::uploads::remove_stale(self.meta, self.blobs, upload_cutoff, self.opts.batch).await?;
-            self.state.report.uploads += stale.len() as u64;
+            let purged = crate::uploads::remove_stale(self.meta, self.blobs, upload_cutoff, self.opts.batch).await?;
+            self.state.report.uploads += purged.len() as u64;
             self.progress("expired uploads", self.state.report.uploads);
             self.checkpoint(5).await?;
-            if stale.len() < self.opts.batch {
+            if !purged.maybe_more(self.opts.batch) {
                 return Ok(());
             }
         }
@@ -319,7 +361,9 @@ pub async fn collect(
     if !meta.try_acquire_lease(JOB, &opts.holder, LEASE_TTL, clock.now_ms()).await? {
         return Err(GcError::Busy);
     }
-    let state = match meta.job_state(JOB).await?.and_then(|b| serde_json::from_slice::<State>(&b).ok()) {
+    let saved = meta.job_state(JOB).await?.and_then(|b| serde_json::from_slice::<State>(&b).ok());
+    let resumed = saved.is_some();
+    let state = match saved {
         Some(s) => {
             tracing::info!(phase = s.phase, "resuming an interrupted garbage collection");
             s
@@ -327,7 +371,7 @@ pub async fn collect(
         None => State { started_ms: clock.now_ms(), phase: 0, report: GcReport::default() },
     };
     let mut run = Run { meta, blobs, clock, opts, state };
-    let result = run.run().await;
+    let result = run.run(resumed).await;
     if let Err(e) = result {
         // Keep the progress for the next run; free the lease for it.
         let _ = meta.release_lease(JOB, &opts.holder).await;

@@ -8,23 +8,71 @@ use berth_meta::{MetaError, MetaStore, UploadSession};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Removes up to `limit` sessions untouched since `cutoff_ms`; returns them.
+/// What one [`remove_stale`] pass removed.
+#[derive(Debug, Default)]
+pub struct Purged {
+    /// Expired sessions, removed with their staged data.
+    pub sessions: Vec<UploadSession>,
+    /// Staged data no session names, older than the cutoff (a crash between
+    /// staging an upload and recording its session).
+    pub orphans: Vec<String>,
+}
+
+impl Purged {
+    pub fn len(&self) -> usize {
+        self.sessions.len() + self.orphans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a further pass could find more (either list was full).
+    pub fn maybe_more(&self, limit: usize) -> bool {
+        self.sessions.len() >= limit || self.orphans.len() >= limit
+    }
+}
+
+/// Removes up to `limit` sessions untouched since `cutoff_ms`, then up to
+/// `limit` staged uploads older than the cutoff that no session names.
 /// The session goes first: a client still using it then gets "unknown
-/// upload", never missing bytes.
+/// upload", never missing bytes. An upload being started right now has
+/// fresh staging (its session follows within a request), so it is never
+/// taken for an orphan while the cutoff is older than a request.
 pub async fn remove_stale(
     meta: &dyn MetaStore,
     blobs: &dyn BlobStore,
     cutoff_ms: i64,
     limit: usize,
-) -> Result<Vec<UploadSession>, MetaError> {
-    let stale = meta.stale_uploads(cutoff_ms, limit).await?;
-    for s in &stale {
+) -> Result<Purged, MetaError> {
+    let sessions = meta.stale_uploads(cutoff_ms, limit).await?;
+    for s in &sessions {
         meta.delete_upload(&s.id).await?;
         if let Err(e) = blobs.delete_upload(&s.id).await {
             tracing::warn!(upload = %s.id, error = %e, "could not remove staged upload data");
         }
     }
-    Ok(stale)
+    let staged = match blobs.staged_uploads(cutoff_ms, limit).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list staged uploads");
+            Vec::new()
+        }
+    };
+    let mut orphans = Vec::new();
+    for id in staged {
+        if meta.get_upload(&id).await?.is_some() {
+            continue; // a live session (or an expired one the next pass takes)
+        }
+        match blobs.delete_upload(&id).await {
+            Ok(()) => {
+                tracing::debug!(upload = %id, "removed staged upload data without a session");
+                orphans.push(id);
+            }
+            Err(e) => tracing::warn!(upload = %id, error = %e, "could not remove orphan staged upload data"),
+        }
+    }
+    Ok(Purged { sessions, orphans })
 }
 
 #[derive(Debug, Clone)]
@@ -53,9 +101,9 @@ pub async fn purge_once(
     }
     let mut total = 0;
     loop {
-        let n = remove_stale(meta, blobs, cutoff, BATCH).await?.len();
-        total += n;
-        if n < BATCH {
+        let purged = remove_stale(meta, blobs, cutoff, BATCH).await?;
+        total += purged.len();
+        if !purged.maybe_more(BATCH) {
             return Ok(total);
         }
     }
@@ -118,5 +166,50 @@ mod tests {
         assert!(!dir.path().join("berth/uploads/old").exists(), "staged bytes go too");
         assert!(meta.get_upload("fresh").await.unwrap().is_some());
         assert!(dir.path().join("berth/uploads/fresh").exists());
+    }
+
+    /// Staging left without a session (a crash between creating it and
+    /// recording the session) goes once older than the age; young orphans
+    /// (an upload being started) and staging of live sessions stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purges_orphan_staging_older_than_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteStore::open(&dir.path().join("m.sqlite")).unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        for id in ["orphan-old", "orphan-young", "live"] {
+            blobs.create_upload(id).await.unwrap();
+        }
+        let wall = std::time::SystemTime::now();
+        let wall_ms = wall.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        // Written 200 hours ago (by the files' clock) …
+        let old = wall - Duration::from_secs(200 * 3600);
+        for id in ["orphan-old", "live"] {
+            let f = std::fs::File::options().write(true).open(dir.path().join("berth/uploads").join(id)).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        let s = UploadSession {
+            id: "live".into(),
+            repository: "r".into(),
+            offset: 0,
+            hash_state: vec![],
+            created_ms: wall_ms,
+            updated_ms: wall_ms, // … but its session was touched just now
+            store_state: Vec::new(),
+        };
+        meta.create_upload(&s).await.unwrap();
+        // The purge's clock says "now"; the age is a week.
+        let policy =
+            PurgePolicy { age: Duration::from_secs(168 * 3600), interval: Duration::from_secs(1), dry_run: false };
+        assert_eq!(purge_once(&meta, &blobs, &policy, wall_ms).await.unwrap(), 1);
+        let uploads = dir.path().join("berth/uploads");
+        assert!(!uploads.join("orphan-old").exists(), "an old orphan goes");
+        assert!(uploads.join("orphan-young").exists(), "a young one may be an upload starting now");
+        assert!(uploads.join("live").exists(), "a session names it");
+        // A week later by the injected clock the young orphan is old too.
+        let week_later = wall_ms + 169 * 3600 * 1000;
+        let purged = remove_stale(&meta, &blobs, week_later - 168 * 3600 * 1000, 100).await.unwrap();
+        assert_eq!(purged.orphans, vec!["orphan-young".to_owned()]);
+        assert_eq!(purged.sessions.len(), 1, "the live session expired meanwhile");
+        assert!(!uploads.join("live").exists());
     }
 }

@@ -55,3 +55,9 @@ async fn concurrency() {
     let (e, _g) = env().await;
     concurrent_clients_and_collections(e, Duration::from_secs(4)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn untagged_removals_reach_caches() {
+    let (e, _g) = env().await;
+    untagged_removals_are_announced(e).await;
+}

@@ -37,3 +37,9 @@ async fn concurrency() {
     let (e, _d) = env();
     concurrent_clients_and_collections(e, Duration::from_secs(3)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn untagged_removals_reach_caches() {
+    let (e, _d) = env();
+    untagged_removals_are_announced(e).await;
+}

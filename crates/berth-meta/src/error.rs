@@ -12,6 +12,9 @@ pub enum MetaError {
     /// could record bytes that are about to vanish. Retry the upload later.
     #[error("blob {0} is being garbage-collected; retry the upload")]
     BlobBusy(Digest),
+    /// A unique name is taken (a user, later a project or robot).
+    #[error("{0} already exists")]
+    Conflict(String),
     #[error("metadata database error: {0}")]
     Database(String),
     #[error("metadata worker failed: {0}")]

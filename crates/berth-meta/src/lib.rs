@@ -17,10 +17,14 @@ pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod test_suite;
+#[doc(hidden)]
+pub mod test_suite_users;
+mod users;
 
 pub use error::MetaError;
 pub use gc::*;
 pub use model::*;
+pub use users::*;
 
 use async_trait::async_trait;
 use berth_oci::{Digest, RepoName, Tag};
@@ -66,7 +70,7 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 }
 
 #[async_trait]
-pub trait MetaStore: LeaseStore + GcStore + Send + Sync + 'static {
+pub trait MetaStore: LeaseStore + GcStore + UserStore + Send + Sync + 'static {
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

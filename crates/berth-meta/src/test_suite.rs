@@ -37,6 +37,21 @@ macro_rules! metastore_test_suite {
             gc_concurrent_commit_and_deletion_agree,
             gc_usage_counts_shared_bytes,
         );
+        $crate::metastore_test_suite!(@users $factory;
+            users_are_unique_and_listed_by_name,
+            password_change_bumps_the_generation,
+            first_admin_is_created_once,
+            secrets_keep_the_first_value,
+        );
+    };
+    (@users $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_users::$name(&store).await;
+            }
+        )*
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(

@@ -8,6 +8,14 @@
 //! fillers check and insert under the shared side, so a fill can never
 //! land after the invalidation that should have removed it. Hits take no
 //! lock at all.
+//!
+//! Writers outside this process that the cache cannot hear directly
+//! (`berth gc` on the same SQLite file removing untagged manifests) are
+//! watched by `peers::spawn_gc_watch`: while a watch is on, hits are served
+//! only while its last poll, measured from before it was sent, is younger
+//! than `peers::WATCH_VALID` ([`ManifestCache::watch_fresh`]); the outside
+//! writer waits that long after its commit, so by then every server has
+//! either seen the change or stopped serving hits.
 
 use berth_meta::ManifestRecord;
 use berth_oci::{Digest, RepoName, Tag};
@@ -16,6 +24,7 @@ use http::HeaderValue;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 pub struct CachedManifest {
     pub digest: Digest,
@@ -46,7 +55,13 @@ pub struct ManifestCache {
     manifests: Cache<String, Arc<CachedManifest>>,
     generation: AtomicU64,
     fill_lock: RwLock<()>,
+    /// With a watch on: milliseconds since `epoch` until which hits may be
+    /// served. `UNWATCHED` (no watch) is always fresh.
+    fresh_until: AtomicU64,
+    epoch: Instant,
 }
+
+const UNWATCHED: u64 = u64::MAX;
 
 /// A point in the write history, taken before reading the database.
 #[derive(Clone, Copy)]
@@ -77,7 +92,31 @@ impl ManifestCache {
                 .build(),
             generation: AtomicU64::new(0),
             fill_lock: RwLock::new(()),
+            fresh_until: AtomicU64::new(UNWATCHED),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Turns the outside-writer watch on: no hits until the first
+    /// [`Self::watched_at`].
+    pub fn start_watch(&self) {
+        self.fresh_until.store(0, Ordering::Release);
+    }
+
+    /// A watch poll sent at `sent` found nothing new (or its news was
+    /// applied): hits may be served until `sent + valid`.
+    pub fn watched_at(&self, sent: Instant, valid: Duration) {
+        let until = sent.saturating_duration_since(self.epoch) + valid;
+        self.fresh_until.store(until.as_millis() as u64, Ordering::Release);
+    }
+
+    /// Whether hits may be served as far as the outside-writer watch is
+    /// concerned: one atomic load without a watch, plus a monotonic clock
+    /// read (vDSO, no syscall) with one.
+    #[inline]
+    pub fn watch_fresh(&self) -> bool {
+        let until = self.fresh_until.load(Ordering::Acquire);
+        until == UNWATCHED || (self.epoch.elapsed().as_millis() as u64) < until
     }
 
     pub fn generation(&self) -> Generation {
@@ -164,6 +203,19 @@ mod tests {
         assert!(c.by_digest(&repo, &m.digest).is_some());
         c.invalidate(&repo, &[], Some(&m.digest));
         assert!(c.by_tag(&repo, &tag).is_none(), "a deleted manifest is gone by tag too");
+    }
+
+    #[test]
+    fn a_watch_lapses_unless_renewed() {
+        let c = ManifestCache::new(1 << 20);
+        assert!(c.watch_fresh(), "no watch: always fresh");
+        c.start_watch();
+        assert!(!c.watch_fresh(), "watched, never polled");
+        c.watched_at(Instant::now(), Duration::from_secs(60));
+        assert!(c.watch_fresh());
+        c.watched_at(c.epoch, Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!c.watch_fresh(), "a poll sent more than `valid` ago no longer counts");
     }
 
     #[test]

@@ -16,9 +16,10 @@ pub mod route;
 mod sendfile;
 mod settings;
 mod state;
+pub mod tls;
 mod urls;
 
-pub use auth::Authenticator;
+pub use auth::{Authenticator, Realm, TokenAuth, TokenService, UserDirectory};
 pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;
@@ -37,9 +38,11 @@ pub fn app(state: Arc<App>) -> Router {
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match strip_prefix(&app.settings.prefix, req) {
-        Some(req) => match app.auth.check(req.headers()).await {
-            Ok(()) => handlers::dispatch(&app, req).await,
-            Err(challenge) => challenge.into_response(),
+        Some(req) => match &app.auth {
+            Authenticator::Token(t) if t.builtin.is_some() && req.uri().path() == "/token" => {
+                t.builtin.as_ref().expect("checked").handle(req).await
+            }
+            _ => handlers::dispatch(&app, req).await,
         },
         None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
     };

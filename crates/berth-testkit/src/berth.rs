@@ -2,7 +2,7 @@
 //! fresh data dir, configured by Distribution-style `REGISTRY_*` env vars.
 //!
 //! Readiness contract of the binary: exactly one stdout line
-//! `berth listening on http://127.0.0.1:PORT`; logs go to stderr (kept in
+//! `berth listening on http://127.0.0.1:PORT` (`https://` with `http.tls`); logs go to stderr (kept in
 //! a log file, see [`BerthServer::log`]); SIGTERM shuts it down gracefully.
 //!
 //! Which binary runs, first match wins (see [`locate_berth_binary`]):
@@ -30,8 +30,8 @@ use tempfile::TempDir;
 use crate::process::Supervised;
 use crate::Result;
 
-/// Prefix of berth's ready line on stdout.
-pub const READY_PREFIX: &str = "berth listening on http://";
+/// Prefix of berth's ready line on stdout (then `http://ADDR` or `https://ADDR`).
+pub const READY_PREFIX: &str = "berth listening on ";
 
 /// How to start a [`BerthServer`]. Builder style; `Default` is a plain
 /// filesystem registry with deletes disabled (registry:2's default).
@@ -51,6 +51,10 @@ pub struct BerthOptions {
     pub filesystem_root: bool,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
+    /// `REGISTRY_HTTP_ADDR`; default `127.0.0.1:0`.
+    pub listen: String,
+    /// A program and arguments to run berth under, e.g. `ip netns exec NS`.
+    pub command_prefix: Vec<String>,
 }
 
 impl Default for BerthOptions {
@@ -62,6 +66,8 @@ impl Default for BerthOptions {
             delete_enabled: false,
             filesystem_root: true,
             ready_timeout: Duration::from_secs(30),
+            listen: "127.0.0.1:0".into(),
+            command_prefix: Vec::new(),
         }
     }
 }
@@ -94,6 +100,27 @@ impl BerthOptions {
         self
     }
 
+    /// Serve HTTPS with this certificate chain and key (`http.tls.certificate`, `.key`).
+    pub fn tls(self, certificate: &Path, key: &Path) -> Self {
+        self.env("REGISTRY_HTTP_TLS_CERTIFICATE", certificate.to_string_lossy())
+            .env("REGISTRY_HTTP_TLS_KEY", key.to_string_lossy())
+    }
+    /// Require client certificates signed by one of these CAs (`http.tls.clientcas`).
+    pub fn client_cas(self, cas: &[&Path]) -> Self {
+        let list: Vec<String> = cas.iter().map(|p| format!("{:?}", p.to_string_lossy())).collect();
+        self.env("REGISTRY_HTTP_TLS_CLIENTCAS", format!("[{}]", list.join(", ")))
+    }
+    /// Listen on `addr` (`REGISTRY_HTTP_ADDR`) instead of `127.0.0.1:0`.
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = addr.into();
+        self
+    }
+    /// Run inside `ns`, listening on its address (port 0).
+    pub fn in_netns(mut self, ns: &crate::netns::NetNs) -> Self {
+        self.command_prefix = ns.command_prefix();
+        self.listen(format!("{}:0", ns.ns_ip()))
+    }
+
     /// Blobs in `garage`'s bucket under `root` (path-style, plain HTTP),
     /// read through the node (no redirects to presigned URLs).
     pub fn s3_storage(self, garage: &crate::Garage, root: &str) -> Self {
@@ -119,6 +146,7 @@ pub struct BerthServer {
     // Field order matters: the process stops before its dirs are removed.
     process: Supervised,
     addr: SocketAddr,
+    https: bool,
     data: TempDir,
     scratch: TempDir,
 }
@@ -129,8 +157,8 @@ impl BerthServer {
         let bin = locate_berth_binary(opts.bin.as_deref())?;
         let data = temp_dir("berth-data-")?;
         let scratch = temp_dir("berth-run-")?;
-        let (process, addr) = spawn(&bin, &opts, data.path(), &scratch.path().join("berth.log"))?;
-        Ok(Self { opts, bin, process, addr, data, scratch })
+        let (process, addr, https) = spawn(&bin, &opts, data.path(), &scratch.path().join("berth.log"))?;
+        Ok(Self { opts, bin, process, addr, https, data, scratch })
     }
 
     /// `127.0.0.1:PORT`, as docker and skopeo want it.
@@ -138,9 +166,9 @@ impl BerthServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when berth serves TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     /// The storage root (`REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY`).
@@ -190,9 +218,10 @@ impl BerthServer {
         // `stop()` first to assert on it. Here we only need it gone.
         let _ = self.process.terminate(crate::process::STOP_GRACE);
         let log = self.process.log_path().to_owned();
-        let (process, addr) = spawn(&self.bin, &self.opts, self.data.path(), &log)?;
+        let (process, addr, https) = spawn(&self.bin, &self.opts, self.data.path(), &log)?;
         self.process = process;
         self.addr = addr;
+        self.https = https;
         Ok(())
     }
 
@@ -202,15 +231,21 @@ impl BerthServer {
     }
 }
 
-fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Supervised, SocketAddr)> {
-    let mut cmd = Command::new(bin);
+fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Supervised, SocketAddr, bool)> {
+    let mut cmd = match opts.command_prefix.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("serve");
     if let Some(config) = &opts.config_file {
         cmd.arg(config);
     }
     clear_registry_env(&mut cmd);
-    cmd.env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
-        .env("REGISTRY_STORAGE_DELETE_ENABLED", opts.delete_enabled.to_string());
+    cmd.env("REGISTRY_HTTP_ADDR", &opts.listen).env("REGISTRY_STORAGE_DELETE_ENABLED", opts.delete_enabled.to_string());
     if opts.filesystem_root {
         cmd.env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", data);
     }
@@ -236,9 +271,14 @@ fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Su
         format!("berth ({}) {why}\n--- last lines of {} ---\n{}", bin.display(), log.display(), process.log_tail(40))
     };
     match rx.recv_timeout(opts.ready_timeout) {
-        Ok(addr) => {
+        Ok(url) => {
+            let (https, addr) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+                (Some(addr), _) => (true, addr),
+                (None, Some(addr)) => (false, addr),
+                (None, None) => return Err(fail(&process, format!("printed a ready line without a URL: {url:?}"))),
+            };
             let addr = addr.parse().map_err(|e| fail(&process, format!("printed a bad address {addr:?}: {e}")))?;
-            Ok((process, addr))
+            Ok((process, addr, https))
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let status = process.exited().map(|s| s.to_string()).unwrap_or_else(|| "still running".into());

@@ -6,7 +6,8 @@
 //! [`Dockerd`] (a private Docker engine) and [`Containerd`]; it prepares
 //! private storage for [`Podman`] and drives oras-py through [`Oras`].
 //! [`ImageContext`] builds `FROM scratch` docker build contexts out of a
-//! static busybox and random data.
+//! static busybox and random data. [`TestCa`] makes certificates for HTTPS and
+//! mutual TLS; [`NetNs`] gives a server an address off loopback.
 //!
 //! Rules every type here keeps:
 //! - every wait is bounded and fails with a message that says what it waited
@@ -29,10 +30,12 @@ pub mod garage;
 pub mod http;
 pub mod image;
 pub mod net;
+pub mod netns;
 pub mod oras;
 pub mod podman;
 pub mod postgres;
 pub mod process;
+pub mod tls;
 pub mod tools;
 
 pub use berth::{BerthOptions, BerthServer};
@@ -41,10 +44,12 @@ pub use distribution::{Distribution, DistributionOptions};
 pub use dockerd::Dockerd;
 pub use garage::Garage;
 pub use image::{BuildContext, ImageContext};
+pub use netns::NetNs;
 pub use oras::Oras;
 pub use podman::Podman;
 pub use postgres::Postgres;
-pub use process::{run_bounded, CommandOutput};
+pub use process::{run_bounded, run_bounded_with_input, CommandOutput};
+pub use tls::TestCa;
 
 /// Error type of the harness: a human-readable message. Tests only
 /// display it, so one string carrying the context is what they need.

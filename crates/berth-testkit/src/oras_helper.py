@@ -51,8 +51,17 @@ class Registry(oras.provider.Registry):
         return super().upload_manifest(manifest, container)
 
 
+def client_for(args, artifact_type=None):
+    """A client; with `username`/`password` in args it logs in through the
+    registry's token flow (oras-py's default auth backend)."""
+    client = Registry(artifact_type)
+    if args.get("username"):
+        client.auth.set_basic_auth(args["username"], args["password"])
+    return client
+
+
 def push(args):
-    client = Registry(args.get("artifact_type"))
+    client = client_for(args, args.get("artifact_type"))
     subject = args.get("subject")
     if subject:
         subject = oras.oci.Subject(subject["mediaType"], subject["digest"], subject["size"])
@@ -77,7 +86,7 @@ def push(args):
 
 
 def upload_blob(args):
-    client = Registry()
+    client = client_for(args)
     layer = oras.oci.NewLayer(args["path"])
     response = client.upload_blob(
         args["path"], args["target"], layer, do_chunked=args.get("chunked", False), chunk_size=args["chunk_size"]
@@ -86,19 +95,19 @@ def upload_blob(args):
 
 
 def pull(args):
-    client = Registry()
+    client = client_for(args)
     files = client.pull(target=args["target"], outdir=args["outdir"])
     manifest = client.get_manifest(args["target"])
     return {"files": files, "manifest": manifest, "log": client.log}
 
 
 def tags(args):
-    client = Registry()
+    client = client_for(args)
     return {"tags": client.get_tags(args["target"]), "log": client.log}
 
 
 def delete_tag(args):
-    client = Registry()
+    client = client_for(args)
     try:
         deleted = client.delete_tag(args["target"], args["tag"])
         return {"deleted": deleted, "error": None, "log": client.log}

@@ -211,10 +211,29 @@ impl CommandOutput {
 /// Runs `cmd` to completion within `timeout`, capturing stdout and stderr.
 /// On timeout the command's process group is killed and an error returned.
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<CommandOutput> {
+    run(cmd, None, timeout)
+}
+
+/// [`run_bounded`] with `input` written to the command's stdin (then closed), e.g.
+/// `docker login --password-stdin`.
+pub fn run_bounded_with_input(cmd: &mut Command, input: &[u8], timeout: Duration) -> Result<CommandOutput> {
+    run(cmd, Some(input), timeout)
+}
+
+fn run(cmd: &mut Command, input: Option<&[u8]>, timeout: Duration) -> Result<CommandOutput> {
     let command = describe(cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     isolate(cmd);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run `{command}`: {e}"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let input = input.to_vec();
+        // A writer thread: a child that does not read must not block us past the deadline.
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;

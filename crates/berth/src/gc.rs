@@ -3,11 +3,88 @@
 //! servers serve the same data (docs/garbage-collection.md).
 
 use anyhow::Context;
-use berth_jobs::gc::{collect, GcOptions};
+use berth_jobs::gc::{collect, Forget, GcOptions, Invalidate};
 use berth_jobs::SystemClock;
+use berth_meta::MetaStore;
+use berth_oci::RepoName;
+use berth_server::{peers, App};
+use futures_util::{FutureExt, StreamExt};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Invalidations published at once (each waits for every node's acknowledgement).
+const PUBLISH_CONCURRENCY: usize = 16;
+
+/// How `berth gc`, a process serving nothing, keeps servers from serving
+/// the untagged manifests it removes: on PostgreSQL it publishes on the
+/// nodes' invalidation bus (acknowledged, like a manifest write); on SQLite
+/// it changes the value every server on that file watches
+/// (`berth_server::peers::announce_outside_write`).
+fn outside_invalidation(config: &berth_config::Config, meta: Arc<dyn MetaStore>) -> anyhow::Result<Invalidate> {
+    Ok(match &config.berth.database.url {
+        Some(url) => {
+            let opts = berth_meta::postgres::PostgresOptions::new(url.expose());
+            let bus = berth_meta::postgres::InvalidationBus::publisher(&opts).context("berth.database.url")?;
+            Arc::new(move |what: Forget| {
+                let bus = bus.clone();
+                async move {
+                    let payloads: Vec<String> = match what {
+                        Forget::All => vec!["*".to_owned()],
+                        Forget::Manifests(m) => m.iter().map(|(r, d)| peers::payload(r, &[], Some(d))).collect(),
+                    };
+                    let mut sent = futures_util::stream::iter(payloads)
+                        .map(|p| {
+                            let bus = bus.clone();
+                            async move { bus.publish(&p).await }
+                        })
+                        .buffer_unordered(PUBLISH_CONCURRENCY);
+                    while let Some(r) = sent.next().await {
+                        r.map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+        }
+        None => Arc::new(move |_what: Forget| {
+            let meta = meta.clone();
+            async move { peers::announce_outside_write(&*meta).await.map_err(|e| e.to_string()) }.boxed()
+        }),
+    })
+}
+
+/// How the scheduled run inside `berth serve` does it: this server's cache
+/// directly, and with peers every other node's through the bus.
+fn in_server_invalidation(app: Arc<App>) -> Invalidate {
+    Arc::new(move |what: Forget| {
+        let app = app.clone();
+        async move {
+            match what {
+                Forget::All => peers::invalidate_all(&app).await.map_err(|e| format!("{e:?}")),
+                Forget::Manifests(m) => {
+                    let mut done = futures_util::stream::iter(m)
+                        .map(|(repo, digest)| {
+                            let app = app.clone();
+                            async move {
+                                // A name the store returned always parses; if not, forget everything.
+                                match RepoName::parse(&repo) {
+                                    Ok(repo) => peers::invalidate(&app, &repo, &[], Some(&digest)).await,
+                                    Err(_) => peers::invalidate_all(&app).await,
+                                }
+                            }
+                        })
+                        .buffer_unordered(PUBLISH_CONCURRENCY);
+                    while let Some(r) = done.next().await {
+                        r.map_err(|e| format!("{e:?}"))?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        .boxed()
+    })
+}
 
 pub struct GcArgs {
     pub dry_run: bool,
@@ -60,6 +137,7 @@ pub fn run(loaded: berth_config::Loaded, args: GcArgs) -> anyhow::Result<()> {
         let (meta, blobs) = (&*stores.meta, &*stores.blobs);
         let purging = &config.storage.maintenance.uploadpurging;
         let mut opts = GcOptions { dry_run: args.dry_run, on_progress: progress(), ..GcOptions::default() };
+        opts.invalidate = Some(outside_invalidation(&config, stores.meta.clone())?);
         opts.upload_age = purging.age;
         opts.grace = args.grace.unwrap_or(config.berth.gc.grace);
         if let Some(p) = args.untagged.as_ref().or(config.berth.gc.untagged.as_ref()) {
@@ -114,12 +192,8 @@ pub fn usage(loaded: berth_config::Loaded, repo: Option<String>) -> anyhow::Resu
 /// Runs garbage collection inside `berth serve` on `berth.gc.schedule`. The
 /// `gc` lease makes it run on one node of a cluster at a time; a node that
 /// finds the lease taken skips that run.
-pub fn spawn_scheduled(
-    config: &berth_config::Config,
-    schedule: &str,
-    meta: std::sync::Arc<dyn berth_meta::MetaStore>,
-    blobs: std::sync::Arc<dyn berth_blob::BlobStore>,
-) -> anyhow::Result<()> {
+pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<App>) -> anyhow::Result<()> {
+    let (meta, blobs) = (app.meta.clone(), app.blobs.clone());
     let schedule = berth_jobs::Schedule::parse(schedule).map_err(|e| anyhow::anyhow!("berth.gc.schedule: {e}"))?;
     let untagged = match &config.berth.gc.untagged {
         Some(p) => Some(regex::Regex::new(&format!("^(?:{p})$")).context("berth.gc.untagged")?),
@@ -129,6 +203,7 @@ pub fn spawn_scheduled(
         grace: config.berth.gc.grace,
         untagged,
         upload_age: config.storage.maintenance.uploadpurging.age,
+        invalidate: Some(in_server_invalidation(app)),
         ..GcOptions::default()
     });
     let job: berth_jobs::schedule::JobFn = std::sync::Arc::new(move || {

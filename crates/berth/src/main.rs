@@ -1,5 +1,7 @@
 //! The `berth` command: `serve`, `config check`, `--version`.
 
+mod admin;
+mod auth;
 mod gc;
 mod logging;
 mod migrate;
@@ -26,6 +28,11 @@ enum Command {
     Serve {
         /// Configuration file (default: REGISTRY_CONFIGURATION_PATH, else built-in defaults).
         config: Option<PathBuf>,
+    },
+    /// Administration that works on the database directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -72,6 +79,22 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the first administrator, offline, in the configured metadata
+    /// database (Berth has no default password). Reads the password from
+    /// --password-file or one line on stdin.
+    Bootstrap {
+        config: Option<PathBuf>,
+        /// The administrator's user name.
+        #[arg(long, default_value = "admin")]
+        user: String,
+        /// A file whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration (secrets masked) and every problem found.
     Check { config: Option<PathBuf> },
@@ -113,6 +136,9 @@ fn main() -> ExitCode {
         Command::MigrateStorage { config, to } => with_config(config, |l| migrate::run(l, to).map(|()| true)),
         Command::Scrub { config, quarantine } => with_config(config, |l| scrub::run(l, quarantine)),
         Command::Usage { config, repo } => with_config(config, |l| gc::usage(l, repo).map(|()| true)),
+        Command::Admin { command: AdminCommand::Bootstrap { config, user, password_file } } => {
+            with_config(config, |l| admin::bootstrap(l, admin::BootstrapArgs { user, password_file }))
+        }
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
             Ok(loaded) => {
                 print!("{}", loaded.config.to_masked_yaml());

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use berth_jobs::uploads::{spawn_purge, PurgePolicy};
-use berth_server::{App, Authenticator};
+use berth_server::App;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,7 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let stores = crate::stores::open(&config).await?;
         let settings = crate::settings::server_settings(&config)?;
-        let auth = match &config.auth.htpasswd {
-            None => Authenticator::Anonymous,
-            Some(h) => Authenticator::Htpasswd(berth_auth::Htpasswd::open(&h.path, &h.realm).context("auth.htpasswd")?),
-        };
+        let auth = crate::auth::authenticator(&config, &stores.meta).await?;
         let stores_for_gc = (stores.meta.clone(), stores.blobs.clone());
         // Several nodes sharing PostgreSQL keep their caches true through
         // acknowledged invalidations (berth_meta::postgres::invalidation).
@@ -35,12 +32,14 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             None => None,
         };
         let app = App::new(settings, stores.meta, stores.blobs, auth, peers.as_ref().map(|(bus, _)| bus.clone()));
-        if let Some((bus, events)) = peers {
-            berth_server::peers::spawn(app.clone(), bus, events);
+        match peers {
+            Some((bus, events)) => berth_server::peers::spawn(app.clone(), bus, events),
+            // `berth gc` beside this server on the same SQLite file.
+            None => drop(berth_server::peers::spawn_gc_watch(app.clone())),
         }
 
         if let Some(schedule) = &config.berth.gc.schedule {
-            crate::gc::spawn_scheduled(&config, schedule, stores_for_gc.0.clone(), stores_for_gc.1.clone())?;
+            crate::gc::spawn_scheduled(&config, schedule, app.clone())?;
         }
 
         let purging = &config.storage.maintenance.uploadpurging;
@@ -53,12 +52,17 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             );
         }
 
+        let tls = tls_options(&config.http.tls)?.map(berth_server::tls::Tls::load).transpose()?;
         let addr = config.http.socket_addr()?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(addr = %local, blobs = %stores.blobs_at, metadata = %stores.meta_at, "berth listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %local, scheme, blobs = %stores.blobs_at, metadata = %stores.meta_at, "berth listening");
+        if let Some(tls) = &tls {
+            tls.spawn_reloader();
+        }
         // The one line on stdout: tests and scripts wait for it.
-        println!("berth listening on http://{local}");
+        println!("berth listening on {scheme}://{local}");
         std::io::stdout().flush()?;
 
         // On a signal, stop accepting and let requests in flight finish for
@@ -66,13 +70,46 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         // grace so a push in flight is not cut for nothing).
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
         let router = berth_server::app(app);
-        berth_server::serve(listener, router, shutdown_signal(), drain).await;
+        berth_server::serve(listener, router, tls, shutdown_signal(), drain).await;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
     // Do not wait forever for blocking tasks (a client stuck mid-download).
     runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(())
+}
+
+/// `http.tls` as the server takes it; `None` without a certificate (plain HTTP, as in
+/// Distribution). A key or client CAs without a certificate is an error: serving plain
+/// HTTP to someone who asked for mutual TLS would be silently insecure.
+fn tls_options(tls: &berth_config::Tls) -> anyhow::Result<Option<berth_server::tls::TlsOptions>> {
+    use berth_server::tls::{ClientAuth, MinVersion, TlsOptions};
+    let Some(certificate) = tls.certificate.clone().filter(|c| !c.as_os_str().is_empty()) else {
+        if tls.key.is_some() || !tls.clientcas.is_empty() {
+            anyhow::bail!("http.tls.certificate: required when http.tls.key or http.tls.clientcas is set");
+        }
+        return Ok(None);
+    };
+    let key = tls.key.clone().filter(|k| !k.as_os_str().is_empty());
+    let key = key.context("http.tls.key: required with http.tls.certificate")?;
+    let client_auth = match tls.clientauth {
+        berth_config::ClientAuth::RequestClientCert => ClientAuth::Request,
+        berth_config::ClientAuth::RequireAnyClientCert => ClientAuth::RequireAny,
+        berth_config::ClientAuth::VerifyClientCertIfGiven => ClientAuth::VerifyIfGiven,
+        berth_config::ClientAuth::RequireAndVerifyClientCert => ClientAuth::RequireAndVerify,
+    };
+    let min_version = match tls.minimumtls {
+        berth_config::MinimumTls::Tls12 => MinVersion::Tls12,
+        berth_config::MinimumTls::Tls13 => MinVersion::Tls13,
+    };
+    Ok(Some(TlsOptions {
+        certificate,
+        key,
+        client_cas: tls.clientcas.clone(),
+        client_auth,
+        min_version,
+        cipher_suites: tls.ciphersuites.clone(),
+    }))
 }
 
 async fn shutdown_signal() {

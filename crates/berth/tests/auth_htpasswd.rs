@@ -58,4 +58,35 @@ fn missing_htpasswd_file_is_created_with_a_generated_user() {
     assert!(s.log().contains("created it with a generated user"), "{}", s.log());
     let resp = Client::new().get(format!("{}/v2/", s.url())).send().unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // The generated password is in a private file beside it, never in the log.
+    let secret = dir.path().join("auth").join("htpasswd.password");
+    let password = std::fs::read_to_string(&secret).unwrap().trim().to_owned();
+    assert_eq!(password.len(), 32);
+    assert!(!s.log().contains(&password), "the generated password is in the log");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    let ok = Client::new().get(format!("{}/v2/", s.url())).basic_auth("docker", Some(&password)).send().unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[test]
+fn repeated_failures_are_throttled_per_user_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("htpasswd");
+    std::fs::write(&path, ALICE).unwrap();
+    let s = server(dir.path(), &path);
+    let http = Client::new();
+    let get = |pw: &str| http.get(format!("{}/v2/", s.url())).basic_auth("alice", Some(pw)).send().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(get("guess").status());
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(*statuses.last().unwrap(), StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Refused without checking the password, even the right one, for a while.
+    let resp = get("wonderland");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
 }

@@ -2,6 +2,7 @@
 //! alternation (A/B/A/B where a round is cheap) and pushes [`Row`]s.
 
 pub mod blobs;
+pub mod gc;
 pub mod images;
 pub mod listings;
 pub mod manifests;
@@ -33,6 +34,8 @@ pub struct Sizes {
     pub tags: usize,
     pub catalog_repos: usize,
     pub seed_clients: usize,
+    /// Unreferenced blobs seeded for the `gc` scenario.
+    pub gc_blobs: usize,
 }
 
 pub struct Ctx {

@@ -243,6 +243,30 @@ impl BlobStore for S3BlobStore {
         self.remove_upload(&dir, None).await
     }
 
+    async fn staged_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        // Every upload has its `startedat` marker from `create_upload` until
+        // it is removed (the marker goes last); its age is the marker's.
+        let root = format!("{}berth/uploads/", self.prefix);
+        let (mut out, mut token) = (Vec::new(), None);
+        loop {
+            let req = self.client.list_objects_v2().bucket(&self.bucket).prefix(&root).set_continuation_token(token);
+            let page = req.send().await.map_err(|e| s3_error("ListObjectsV2", e))?;
+            for o in page.contents() {
+                let Some(id) = o.key().and_then(|k| k.strip_prefix(&root)?.strip_suffix("/startedat")) else {
+                    continue;
+                };
+                let created = o.last_modified().and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX);
+                if created < before_ms && out.len() < limit {
+                    out.push(id.to_owned());
+                }
+            }
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() || out.len() >= limit {
+                return Ok(out);
+            }
+        }
+    }
+
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         self.head(&self.blob_key(digest)).await
     }

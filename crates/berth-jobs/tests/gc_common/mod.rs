@@ -359,3 +359,63 @@ pub async fn concurrent_clients_and_collections(e: Env, duration: Duration) {
         assert_eq!(read_blob(&*e.blobs, &d).await.is_some(), rows.contains(&d), "{d}: storage matches metadata");
     }
 }
+
+/// Removed untagged manifests are announced (so servers drop them from their
+/// manifest caches) after each page; a run killed before announcing makes the
+/// next run start by telling servers to forget everything.
+pub async fn untagged_removals_are_announced(e: Env) {
+    use berth_jobs::gc::{Forget, Invalidate};
+    use std::sync::Mutex;
+    let r = repo("untag");
+    let d = push_blob(&e, &r, &content(300, 100)).await.unwrap();
+    let (m1, m2) = (manifest("u1", &[&d]), manifest("u2", &[&d]));
+    e.meta.put_manifest(&r, &m1, &[], e.clock_now()).await.unwrap();
+    e.meta.put_manifest(&r, &m2, &[], e.clock_now()).await.unwrap();
+    e.clock.advance(10);
+    let recorder = |pend: bool| -> (Invalidate, Arc<Mutex<Vec<Forget>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let hook: Invalidate = Arc::new(move |f| {
+            log.lock().unwrap().push(f);
+            match pend {
+                true => futures_util::future::pending().boxed(),
+                false => futures_util::future::ready(Ok(())).boxed(),
+            }
+        });
+        (hook, seen)
+    };
+    let untagged = Some(regex::Regex::new("^untag$").unwrap());
+    // Killed while announcing: the manifests are gone, no server was told.
+    let (hook, seen) = recorder(true);
+    let o =
+        GcOptions { untagged: untagged.clone(), holder: "a".into(), invalidate: Some(hook), ..opts(Duration::ZERO) };
+    let killed = tokio::time::timeout(Duration::from_millis(500), collect(&*e.meta, &*e.blobs, &e.clock, &o)).await;
+    assert!(killed.is_err());
+    let mut expected = vec![(r.to_string(), m1.digest.clone()), (r.to_string(), m2.digest.clone())];
+    expected.sort();
+    match &seen.lock().unwrap()[..] {
+        [Forget::Manifests(m)] => {
+            let mut m = m.clone();
+            m.sort();
+            assert_eq!(m, expected);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The next run (the lease expired) starts by making servers forget everything.
+    e.clock.advance(121_000);
+    let (hook, seen) = recorder(false);
+    let o =
+        GcOptions { untagged: untagged.clone(), holder: "b".into(), invalidate: Some(hook), ..opts(Duration::ZERO) };
+    gc(&e, &o).await;
+    assert_eq!(*seen.lock().unwrap(), vec![Forget::All]);
+    // An ordinary run announces exactly what it removed, and nothing when it removes nothing.
+    let m3 = manifest("u3", &[]);
+    e.meta.put_manifest(&r, &m3, &[], e.clock_now()).await.unwrap();
+    e.clock.advance(10);
+    let (hook, seen) = recorder(false);
+    let o = GcOptions { untagged, holder: "c".into(), invalidate: Some(hook), ..opts(Duration::ZERO) };
+    assert_eq!(gc(&e, &o).await.manifests, 1);
+    assert_eq!(*seen.lock().unwrap(), vec![Forget::Manifests(vec![(r.to_string(), m3.digest.clone())])]);
+    gc(&e, &o).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "nothing removed, nothing announced");
+}

@@ -15,6 +15,9 @@
 //!   partitioned, stalled) has stopped serving from its cache by then.
 //! - After a reconnect, notifications may have been missed: the consumer is
 //!   told to flush everything ([`Invalidation::flush_all`]).
+//! - A process that writes but serves nothing (`berth gc` removing untagged
+//!   manifests) publishes through [`InvalidationBus::publisher`]: it waits
+//!   for the live nodes like any writer, and is no node itself.
 
 use super::pool::PostgresOptions;
 use crate::MetaError;
@@ -80,6 +83,21 @@ impl InvalidationBus {
         let listener = bus.clone();
         tokio::spawn(async move { listener.listen_forever(url, tx).await });
         Ok((bus, rx))
+    }
+
+    /// A bus that only publishes (for a process with no cache of its own,
+    /// such as `berth gc`): no listener, not registered as a node, so no
+    /// writer ever waits for it.
+    pub fn publisher(opts: &PostgresOptions) -> Result<Arc<Self>, MetaError> {
+        let pool = super::pool::build(&PostgresOptions { pool_size: 4, ..opts.clone() })?;
+        Ok(Arc::new(InvalidationBus {
+            pool,
+            node: uuid_like(),
+            started: Instant::now(),
+            valid_until: AtomicU64::new(0),
+            acked: AtomicI64::new(0),
+            received: Arc::new(AtomicI64::new(0)),
+        }))
     }
 
     /// Whether cached entries may be served now.
@@ -277,6 +295,24 @@ mod tests {
             assert!(b_seen.lock().unwrap().contains(&change), "B missed {change}");
         }
         assert!(b.cache_usable());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publisher_reaches_every_node_and_is_not_waited_for() {
+        let pg = berth_testkit::Postgres::start().unwrap();
+        let opts = PostgresOptions::new(pg.url("postgres"));
+        let _store = super::super::PostgresStore::connect(&opts).await.unwrap();
+        let (a, a_rx) = InvalidationBus::start(&opts).await.unwrap();
+        let a_seen = consume(a.clone(), a_rx);
+        wait_usable(&a).await;
+        let gc = InvalidationBus::publisher(&opts).unwrap();
+        assert!(!gc.cache_usable());
+        gc.publish("repo\tsha256:00\t").await.unwrap();
+        assert!(a_seen.lock().unwrap().iter().any(|p| p == "repo\tsha256:00\t"), "A applied it first");
+        // A node's own writes do not wait for the publisher (it is no node).
+        let started = Instant::now();
+        a.publish("repo\t\tx").await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@ mod pool;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use crate::{ManifestRecord, MetaError, MetaStore, NewManifest, Referrer, UploadSession};
 use async_trait::async_trait;

@@ -112,6 +112,24 @@ const MIGRATIONS: &[&str] = &[
         heartbeat TIMESTAMPTZ NOT NULL
     );
     "#,
+    // 6: users (passwords as argon2id PHC strings) and secrets shared by
+    // every node (the generated token-signing key).
+    r#"
+    CREATE TABLE users (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        admin BOOLEAN NOT NULL DEFAULT false,
+        disabled BOOLEAN NOT NULL DEFAULT false,
+        created_ms BIGINT NOT NULL,
+        generation BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE secrets (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        value BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

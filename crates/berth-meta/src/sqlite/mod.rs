@@ -4,6 +4,7 @@ mod gc;
 mod leases;
 mod pool;
 mod schema;
+mod users;
 
 use crate::{ManifestRecord, MetaError, MetaStore, NewManifest, Referrer, UploadSession};
 use async_trait::async_trait;

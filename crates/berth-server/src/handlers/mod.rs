@@ -9,6 +9,7 @@ mod referrers;
 mod tags;
 mod uploads;
 
+use crate::auth::{Needed, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::route::{self, Endpoint};
 use crate::state::App;
@@ -24,6 +25,7 @@ use std::borrow::Cow;
 pub struct Ctx<'a> {
     pub app: &'a App,
     pub parts: &'a Parts,
+    pub principal: &'a Principal,
 }
 
 impl Ctx<'_> {
@@ -84,7 +86,12 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
     let Some(endpoint) = route::parse(&path) else {
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
     };
-    let ctx = Ctx { app, parts: &parts };
+    let needed = Needed::of(&endpoint, &parts.method);
+    let principal = match app.auth.authorize(&app.settings, &parts, &needed).await {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let ctx = Ctx { app, parts: &parts, principal: &principal };
     let result = route_to(&ctx, endpoint, body).await;
     result.unwrap_or_else(IntoResponse::into_response)
 }

@@ -8,6 +8,7 @@
 //! from the recorded state: bytes past it are discarded by the next append.
 
 use super::{empty, header_value, parse_digest, parse_name, Ctx};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{now_ms, UploadClaim};
 use axum::body::Body;
@@ -83,7 +84,15 @@ pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response>
         let digest = parse_digest(&mount).ok();
         let from = ctx.query_param("from").and_then(|f| RepoName::parse(&f).ok());
         let has_from = ctx.query_param("from").is_some();
-        if let Some(digest) = digest.filter(|_| !has_from || from.is_some()) {
+        // The client must be able to pull the source: a mount must not
+        // reveal a blob of a repository it cannot read. Without `from` the
+        // source is any repository, so only a client that can read every
+        // repository (no authentication, or htpasswd) mounts without one.
+        let may_read_source = match &from {
+            Some(f) => ctx.principal.allows("repository", f.as_str(), "pull"),
+            None => matches!(ctx.principal, Principal::Open | Principal::Htpasswd(_)),
+        };
+        if let Some(digest) = digest.filter(|_| (!has_from || from.is_some()) && may_read_source) {
             if ctx.app.meta.mount_blob(&repo, &digest, from.as_ref(), now_ms()).await?.is_some() {
                 return Ok(created(ctx, &repo, &digest));
             }

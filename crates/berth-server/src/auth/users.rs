@@ -1,0 +1,99 @@
+//! Password logins against Berth's users (the metadata database), shared by
+//! the token service and Basic credentials on the API.
+//!
+//! argon2id costs tens of milliseconds by design, and a client sends the
+//! same credentials on every request of a pull, so a success is cached under
+//! a SHA-256 of (user, password, stored hash, generation): the user row is
+//! still read every time (a disabled user or a new password takes effect at
+//! once), only the hash computation is saved. Unknown users cost the same
+//! as known ones, and repeated failures per (user, source) are refused for
+//! a growing while without checking the password.
+
+use berth_auth::{verify_dummy, verify_password, FailureThrottle, ThrottleConfig};
+use berth_meta::{MetaError, MetaStore, User};
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid username or password")]
+    Invalid,
+    #[error("too many failed logins; retry in {} s", .0.as_secs().max(1))]
+    Throttled(Duration),
+    #[error(transparent)]
+    Store(#[from] MetaError),
+}
+
+pub struct UserDirectory {
+    meta: Arc<dyn MetaStore>,
+    verified: Cache<[u8; 32], ()>,
+    throttle: FailureThrottle,
+}
+
+impl UserDirectory {
+    pub fn new(meta: Arc<dyn MetaStore>) -> Self {
+        UserDirectory {
+            meta,
+            verified: Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(600)).build(),
+            throttle: FailureThrottle::new(ThrottleConfig::default()),
+        }
+    }
+
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.meta
+    }
+
+    /// The user, if `password` is theirs and they are enabled.
+    pub async fn login(&self, name: &str, password: &str, source: IpAddr) -> Result<Arc<User>, LoginError> {
+        self.throttle.check(name, source, Instant::now()).map_err(LoginError::Throttled)?;
+        let user = self.meta.user_by_name(name).await?;
+        let ok = match &user {
+            Some(u) => {
+                let key = cache_key(u, password);
+                if self.verified.contains_key(&key) {
+                    true
+                } else {
+                    let (pw, hash) = (password.to_owned(), u.password_hash.clone());
+                    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await.unwrap_or(false);
+                    if ok {
+                        self.verified.insert(key, ());
+                    }
+                    ok
+                }
+            }
+            None => {
+                let _ = tokio::task::spawn_blocking(verify_dummy).await;
+                false
+            }
+        };
+        match user {
+            Some(u) if ok && !u.disabled => {
+                self.throttle.succeeded(name, source);
+                Ok(Arc::new(u))
+            }
+            _ => {
+                self.throttle.failed(name, source, Instant::now());
+                Err(LoginError::Invalid)
+            }
+        }
+    }
+
+    /// The user named in a refresh token, if it still exists, is enabled,
+    /// and has not changed its password since (`generation`).
+    pub async fn current(&self, name: &str, generation: &str) -> Result<Option<Arc<User>>, MetaError> {
+        let user = self.meta.user_by_name(name).await?;
+        Ok(user.filter(|u| !u.disabled && u.generation.to_string() == generation).map(Arc::new))
+    }
+}
+
+fn cache_key(u: &User, password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [u.name.as_bytes(), password.as_bytes(), u.password_hash.as_bytes(), &u.generation.to_le_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
