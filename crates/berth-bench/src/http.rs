@@ -52,13 +52,21 @@ pub struct Sunk {
 pub struct Conn {
     addr: SocketAddr,
     host: HeaderValue,
+    /// `Authorization` sent with every request (`--auth`).
+    auth: Option<HeaderValue>,
     tx: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Conn {
     pub fn new(addr: SocketAddr) -> Self {
         let host = HeaderValue::from_str(&addr.to_string()).expect("socket address is a valid header");
-        Self { addr, host, tx: None }
+        Self { addr, host, auth: None, tx: None }
+    }
+
+    /// Sends `authorization` (e.g. `Bearer …`) with every request.
+    pub fn with_auth(mut self, authorization: Option<&str>) -> Self {
+        self.auth = authorization.and_then(|a| HeaderValue::from_str(a).ok());
+        self
     }
 
     async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>> {
@@ -86,6 +94,9 @@ impl Conn {
         body: &Bytes,
     ) -> Result<Request<Full<Bytes>>> {
         let mut req = Request::builder().method(method.clone()).uri(path).header(http::header::HOST, self.host.clone());
+        if let Some(auth) = &self.auth {
+            req = req.header(http::header::AUTHORIZATION, auth.clone());
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

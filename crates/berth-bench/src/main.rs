@@ -66,6 +66,10 @@ struct Args {
     /// Alternating rounds (A/B/A/B) of the cheap scenarios (default 2).
     #[arg(long)]
     rounds: Option<usize>,
+    /// Berth with its own token service: requests carry a bearer token, as
+    /// docker's do after `docker login` (the manifests scenario only).
+    #[arg(long)]
+    auth: bool,
     /// The command line to record in the JSON (scripts/bench passes its own).
     #[arg(long, default_value = "")]
     command: String,
@@ -106,7 +110,10 @@ fn main() -> Result<()> {
     servers::pin_self().context("pinning the load generator")?;
     let started = Instant::now();
     let scratch = tempfile::Builder::new().prefix("berth-bench-").tempdir_in(servers::bench_tmp())?;
-    let berth = servers::start_berth(&args.berth_bin, scratch.path(), args.backend)?;
+    if args.auth && args.only != ["manifests"] {
+        bail!("--auth measures the manifests scenario only: add --only manifests");
+    }
+    let berth = servers::start_berth(&args.berth_bin, scratch.path(), args.backend, args.auth)?;
     let distribution = servers::start_distribution()?;
     let mut pinning = format!(
         "servers pinned to CPU {SERVER_CPU} (taskset -a -p -c {SERVER_CPU} / taskset -c {SERVER_CPU}), load generator \
@@ -126,6 +133,13 @@ fn main() -> Result<()> {
     let sizes = sizes(&args);
     let mut ctx = Ctx { sizes, berth, distribution, rng: SmallRng::seed_from_u64(14), report: Report::default() };
     ctx.report.notes.push(pinning.clone());
+    if args.auth {
+        ctx.report.notes.push(
+            "--auth: Berth runs its token service and every request carries a bearer token (verified, from the \
+             verified-token cache, and checked against the endpoint's scope); Distribution runs without auth"
+                .into(),
+        );
+    }
     match args.backend {
         Backend::Fs => ctx.report.notes.push(
             "Berth today: blob GETs over HTTP/1.1 use sendfile(2); manifests are served from an in-process cache"

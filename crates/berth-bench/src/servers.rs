@@ -78,6 +78,8 @@ pub struct Server {
     pub backing_pids: Vec<(&'static str, u32)>,
     /// How an operator collects this registry's garbage (the `gc` scenario).
     pub gc: Option<GcCommand>,
+    /// `Authorization` for the manifest scenario's repository (`--auth`).
+    pub auth: Option<String>,
     _handle: Handle,
 }
 
@@ -139,9 +141,24 @@ pub fn children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+const BENCH_ADMIN_PASSWORD: &str = "berth-bench-admin-password";
+
+/// A token for pull and push on `repo` from Berth's token service, as docker would get it.
+fn bearer_token(addr: SocketAddr, repo: &str) -> Result<String> {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{BENCH_ADMIN_PASSWORD}"));
+    let path = format!("/token?service=berth&scope=repository:{repo}:pull,push");
+    let resp = berth_testkit::http::request(addr, "GET", &path, &[("Authorization", &format!("Basic {basic}"))], &[])
+        .map_err(|e| anyhow!(e))?;
+    anyhow::ensure!(resp.status == 200, "token request: {}", resp.describe());
+    let body: serde_json::Value = serde_json::from_slice(&resp.body)?;
+    let token = body["token"].as_str().ok_or_else(|| anyhow!("no token in {body}"))?;
+    Ok(format!("Bearer {token}"))
+}
+
 /// Starts Berth from `bin` on `backend` and pins it (and, for S3 + PostgreSQL, Garage and
 /// PostgreSQL) to the server core.
-pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Server> {
+pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend, auth: bool) -> Result<Server> {
     let config = scratch.join("berth-config.yml");
     std::fs::write(&config, registry_config("127.0.0.1:0".parse()?, &scratch.join("unused")))?;
     let opts = BerthOptions::default()
@@ -150,6 +167,16 @@ pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Serve
         .delete_enabled(true)
         .env("REGISTRY_LOG_ACCESSLOG_DISABLED", "true")
         .env("REGISTRY_LOG_LEVEL", "error");
+    // `--auth`: Berth's own token service, an administrator, and tokens that outlive the run.
+    let password_file = scratch.join("admin-password");
+    let opts = if auth {
+        std::fs::write(&password_file, format!("{BENCH_ADMIN_PASSWORD}\n"))?;
+        opts.env("REGISTRY_BERTH_AUTH_ENABLED", "true")
+            .env("REGISTRY_BERTH_AUTH_TOKENTTL", "2h")
+            .env("BERTH_ADMIN_PASSWORD_FILE", password_file.display().to_string())
+    } else {
+        opts
+    };
     let (opts, services) = match backend {
         Backend::Fs => (opts, None),
         Backend::S3Postgres => {
@@ -197,7 +224,8 @@ pub fn start_berth(bin: &Path, scratch: &Path, backend: Backend) -> Result<Serve
             (pids, Handle::BerthS3(Box::new((server, garage, postgres))))
         }
     };
-    Ok(Server { kind: Kind::Berth, addr, pid, idle_rss_kib, backing_pids, gc: Some(gc), _handle: handle })
+    let auth = if auth { Some(bearer_token(addr, crate::scenarios::MANIFEST_REPO)?) } else { None };
+    Ok(Server { kind: Kind::Berth, addr, pid, idle_rss_kib, backing_pids, gc: Some(gc), auth, _handle: handle })
 }
 
 /// CPU seconds so far of the services Berth uses: Garage, the postmaster and its live children.
@@ -248,6 +276,7 @@ pub fn start_distribution() -> Result<Server> {
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
         backing_pids: Vec::new(),
         gc: Some(gc),
+        auth: None,
         _handle: Handle::Process(process, dir),
     })
 }
@@ -292,6 +321,7 @@ pub fn start_nginx(file: &[u8]) -> Result<Server> {
         idle_rss_kib: proc_status_kib(pid, "VmRSS"),
         backing_pids: Vec::new(),
         gc: None,
+        auth: None,
         _handle: Handle::Process(process, dir),
     })
 }

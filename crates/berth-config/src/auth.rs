@@ -132,3 +132,28 @@ fn one_provider(config: &Config) -> Option<Problem> {
         )
     })
 }
+
+/// `berth.projects`: how projects come to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Projects {
+    /// A push into a project that does not exist creates it (private, the
+    /// pusher its ProjectAdmin) when the pusher may create projects.
+    pub autocreate: bool,
+    /// Who may create projects (Harbor's `project_creation_restriction`).
+    pub creation: ProjectCreation,
+}
+
+impl Default for Projects {
+    fn default() -> Self {
+        Projects { autocreate: true, creation: ProjectCreation::Everyone }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectCreation {
+    Everyone,
+    #[serde(rename = "adminonly")]
+    AdminOnly,
+}

@@ -249,6 +249,12 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth.auth.refreshttl", Value(Duration { int_ns: false })),
     ("berth.auth.signingkey", Value(Str)),
     ("berth.auth.anonymouspull", Value(Bool)),
+    ("berth.projects", Section),
+    ("berth.projects.autocreate", Value(Bool)),
+    ("berth.projects.creation", Value(Str)), // everyone | adminonly (Harbor's project_creation_restriction)
+    ("berth.audit", Section),
+    ("berth.audit.enabled", Value(Bool)),
+    ("berth.audit.retention", Value(Duration { int_ns: false })),
     ("berth.cache", Section),
     ("berth.cache.manifestbytes", Value(UInt)),
 ];

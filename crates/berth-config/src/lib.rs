@@ -11,6 +11,7 @@
 //!
 //! This crate depends on no other berth crate; the binary and the server depend on it.
 
+mod audit;
 mod auth;
 mod duration;
 mod env;
@@ -21,7 +22,8 @@ mod model;
 mod values;
 mod walk;
 
-pub use auth::{Auth, BerthAuth, HtpasswdAuth, TokenAuth};
+pub use audit::Audit;
+pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, Projects, TokenAuth};
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use model::*;

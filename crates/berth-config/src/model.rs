@@ -408,6 +408,8 @@ pub struct Berth {
     pub cache: Cache,
     pub gc: Gc,
     pub auth: crate::auth::BerthAuth,
+    pub audit: crate::audit::Audit,
+    pub projects: crate::auth::Projects,
 }
 
 /// `berth.gc`: online garbage collection in the server.

@@ -10,20 +10,29 @@
 //! runs. Backends: [`sqlite`] (embedded, the default) and [`postgres`]
 //! (several nodes sharing one database). Depends only on `berth-oci`.
 
+mod audit;
 mod error;
 mod gc;
 mod model;
 pub mod postgres;
+mod projects;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod test_suite;
 #[doc(hidden)]
+pub mod test_suite_audit;
+#[doc(hidden)]
 pub mod test_suite_users;
 mod users;
 
+pub use audit::{
+    action, apply_retention, entry_bytes, entry_hash, verify_chain, AuditChain, AuditEntry, AuditEvent, AuditStore,
+    Verdict, GENESIS, RETENTION_JOB,
+};
 pub use error::MetaError;
 pub use gc::*;
 pub use model::*;
+pub use projects::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -70,7 +79,7 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 }
 
 #[async_trait]
-pub trait MetaStore: LeaseStore + GcStore + UserStore + Send + Sync + 'static {
+pub trait MetaStore: LeaseStore + GcStore + UserStore + ProjectStore + AuditStore + Send + Sync + 'static {
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

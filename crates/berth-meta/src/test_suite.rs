@@ -42,7 +42,24 @@ macro_rules! metastore_test_suite {
             password_change_bumps_the_generation,
             first_admin_is_created_once,
             secrets_keep_the_first_value,
+            library_is_public_from_the_start,
+            projects_members_and_roles,
         );
+        $crate::metastore_test_suite!(@audit $factory;
+            audit_batches_append_in_order_and_link,
+            audit_concurrent_appends_stay_linear,
+            audit_retention_keeps_the_chain_verifiable,
+            audit_retention_runs_once_per_cluster,
+        );
+    };
+    (@audit $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_audit::$name(&store).await;
+            }
+        )*
     };
     (@users $factory:expr; $($name:ident),* $(,)?) => {
         $(

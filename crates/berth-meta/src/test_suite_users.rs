@@ -1,7 +1,7 @@
 //! The [`crate::UserStore`] part of the shared backend suite (see
 //! [`crate::metastore_test_suite!`]).
 
-use crate::{MetaError, MetaStore, NewUser};
+use crate::{MetaError, MetaStore, NewUser, Role};
 
 fn new_user(name: &str, admin: bool) -> NewUser {
     NewUser { name: name.into(), password_hash: format!("$argon2id$fake${name}"), admin }
@@ -71,4 +71,47 @@ pub async fn secrets_keep_the_first_value(s: &dyn MetaStore) {
     assert!(values.iter().all(|v| *v == values[0] && v.len() == 4), "{values:?}");
     assert_eq!(s.secret_or_insert("token-key", b"other", 2).await.unwrap(), values[0]);
     assert_eq!(s.secret_or_insert("another", b"x", 2).await.unwrap(), b"x");
+}
+
+pub async fn library_is_public_from_the_start(s: &dyn MetaStore) {
+    let library = s.project_by_name("library").await.unwrap().expect("created by the schema");
+    assert!(library.public);
+    let (p, role) = s.project_access("library", None).await.unwrap().unwrap();
+    assert_eq!((p.name.as_str(), role), ("library", None));
+    assert!(s.project_access("nope", None).await.unwrap().is_none());
+}
+
+pub async fn projects_members_and_roles(s: &dyn MetaStore) {
+    let alice = s.create_user(&new_user("alice", false), 1).await.unwrap();
+    let bob = s.create_user(&new_user("bob", false), 1).await.unwrap();
+    let team = s.create_project("team-a", false, Some(alice.id), 5).await.unwrap();
+    assert_eq!((team.name.as_str(), team.public, team.created_ms), ("team-a", false, 5));
+    let err = s.create_project("team-a", true, None, 6).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict(_)), "{err}");
+    // The creator is its ProjectAdmin; others hold nothing until added.
+    assert_eq!(s.project_access("team-a", Some(alice.id)).await.unwrap().unwrap().1, Some(Role::ProjectAdmin));
+    assert_eq!(s.project_access("team-a", Some(bob.id)).await.unwrap().unwrap().1, None);
+    assert!(s.set_member("team-a", bob.id, Role::Guest).await.unwrap());
+    assert!(s.set_member("team-a", bob.id, Role::Developer).await.unwrap(), "a new role replaces the old");
+    assert_eq!(s.project_access("team-a", Some(bob.id)).await.unwrap().unwrap().1, Some(Role::Developer));
+    assert!(!s.set_member("nope", bob.id, Role::Guest).await.unwrap());
+    assert!(!s.set_member("team-a", 999_999, Role::Guest).await.unwrap());
+    let members: Vec<_> = s.members("team-a").await.unwrap().into_iter().map(|m| (m.user_name, m.role)).collect();
+    assert_eq!(members, [("alice".to_owned(), Role::ProjectAdmin), ("bob".to_owned(), Role::Developer)]);
+    s.create_project("b-team", true, None, 7).await.unwrap();
+    let names: Vec<_> = s.list_projects(None, 10).await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["b-team", "library", "team-a"]);
+    assert_eq!(s.list_projects(Some("b-team"), 1).await.unwrap()[0].name, "library");
+    assert!(s.set_project_public("team-a", true).await.unwrap());
+    assert!(s.project_by_name("team-a").await.unwrap().unwrap().public);
+    // Deleting a user or a project removes the memberships with it.
+    assert!(s.remove_member("team-a", alice.id).await.unwrap());
+    assert!(!s.remove_member("team-a", alice.id).await.unwrap());
+    assert!(s.delete_user("bob").await.unwrap());
+    assert!(s.members("team-a").await.unwrap().is_empty());
+    s.set_member("team-a", alice.id, Role::Maintainer).await.unwrap();
+    assert!(s.delete_project("team-a").await.unwrap());
+    assert!(s.project_access("team-a", Some(alice.id)).await.unwrap().is_none());
+    s.create_project("team-a", false, None, 8).await.unwrap();
+    assert_eq!(s.project_access("team-a", Some(alice.id)).await.unwrap().unwrap().1, None, "no membership survives");
 }

@@ -6,6 +6,7 @@
 //! Depends on `berth-oci`, `berth-blob` and `berth-meta`; never the reverse.
 
 mod access_log;
+pub mod audit;
 mod auth;
 mod cache;
 mod error;
@@ -19,7 +20,8 @@ mod state;
 pub mod tls;
 mod urls;
 
-pub use auth::{Authenticator, Realm, TokenAuth, TokenService, UserDirectory};
+pub use audit::{AuditOptions, AuditSink, AuditWriter};
+pub use auth::{Authenticator, Policy, ProjectCreation, Realm, TokenAuth, TokenService, UserDirectory};
 pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;

@@ -1,5 +1,6 @@
 //! The state every handler shares.
 
+use crate::audit::AuditSink;
 use crate::auth::Authenticator;
 use crate::cache::ManifestCache;
 use crate::settings::Settings;
@@ -18,6 +19,8 @@ pub struct App {
     /// With several nodes: tells the others what a write changed, and says
     /// whether this node's cache may be trusted right now.
     pub peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
+    /// The audit log's queue ([`AuditSink::disabled`] when auditing is off).
+    pub audit: AuditSink,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -30,9 +33,17 @@ impl App {
         blobs: Arc<dyn BlobStore>,
         auth: Authenticator,
         peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
+        audit: AuditSink,
     ) -> Arc<Self> {
         let cache = ManifestCache::new(settings.manifest_cache_bytes);
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, busy_uploads: Mutex::new(HashSet::new()) })
+        // Logins happen in the token service and in Basic authentication.
+        if let Authenticator::Token(t) = &auth {
+            if let Some(builtin) = &t.builtin {
+                builtin.users.set_audit(audit.clone());
+            }
+        }
+        let busy_uploads = Mutex::new(HashSet::new());
+        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, busy_uploads })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

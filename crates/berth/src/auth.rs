@@ -6,7 +6,7 @@ use anyhow::Context;
 use berth_auth::{Algorithm, KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use berth_config::{Config, TokenAuth as TokenConfig};
 use berth_meta::MetaStore;
-use berth_server::{Authenticator, Realm, TokenAuth, TokenService, UserDirectory};
+use berth_server::{Authenticator, Policy, ProjectCreation, Realm, TokenAuth, TokenService, UserDirectory};
 use std::sync::Arc;
 
 /// Where the generated signing key is kept when `berth.auth.signingkey` is unset.
@@ -92,7 +92,12 @@ async fn builtin(config: &Config, meta: &Arc<dyn MetaStore>, https: bool) -> any
         );
     }
     let users = UserDirectory::new(meta.clone());
-    let service = TokenService { issuer, users, service: a.service.clone(), anonymous_pull: a.anonymouspull };
+    let creation = match config.berth.projects.creation {
+        berth_config::ProjectCreation::Everyone => ProjectCreation::Everyone,
+        berth_config::ProjectCreation::AdminOnly => ProjectCreation::AdminOnly,
+    };
+    let policy = Policy::new(meta.clone(), a.anonymouspull, config.berth.projects.autocreate, creation);
+    let service = TokenService { issuer, users, service: a.service.clone(), policy };
     let realm = match &a.realm {
         Some(r) => Realm::Fixed(r.clone()),
         None => Realm::SameHost { path: "/token".into(), https },

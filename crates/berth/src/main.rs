@@ -1,6 +1,7 @@
 //! The `berth` command: `serve`, `config check`, `--version`.
 
 mod admin;
+mod audit;
 mod auth;
 mod gc;
 mod logging;
@@ -33,6 +34,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// The tamper-evident audit log: verify its hash chain, export it, prune it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -95,6 +101,31 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every entry's hash and link, in id order: prints "chain
+    /// intact: N entries, head <hash>", or names the first broken entry and exits 1.
+    Verify { config: Option<PathBuf> },
+    /// Print entries as JSON lines, oldest first.
+    Export {
+        config: Option<PathBuf>,
+        /// Only entries at or after this time (RFC 3339, e.g. 2024-05-01T00:00:00Z, or a duration ago: 24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries before this time (same forms).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Delete entries older than the retention, oldest first, keeping the
+    /// chain verifiable (servers do this hourly when berth.audit.retention is set).
+    Prune {
+        config: Option<PathBuf>,
+        /// Instead of berth.audit.retention (e.g. 2160h, 90d).
+        #[arg(long, value_parser = gc::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration (secrets masked) and every problem found.
     Check { config: Option<PathBuf> },
@@ -139,6 +170,13 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Bootstrap { config, user, password_file } } => {
             with_config(config, |l| admin::bootstrap(l, admin::BootstrapArgs { user, password_file }))
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { config } => with_config(config, audit::verify),
+            AuditCommand::Export { config, since, until } => {
+                with_config(config, |l| audit::export(l, audit::ExportArgs { since, until }))
+            }
+            AuditCommand::Prune { config, older_than } => with_config(config, |l| audit::prune(l, older_than)),
+        },
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
             Ok(loaded) => {
                 print!("{}", loaded.config.to_masked_yaml());

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+/// Longest wait at shutdown for queued audit events to be appended.
+const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 
 pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
     let config = loaded.config;
@@ -31,7 +33,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        let app = App::new(settings, stores.meta, stores.blobs, auth, peers.as_ref().map(|(bus, _)| bus.clone()));
+        let (audit, audit_writer) = crate::audit::start(&config, &stores.meta);
+        let bus = peers.as_ref().map(|(bus, _)| bus.clone());
+        let app = App::new(settings, stores.meta, stores.blobs, auth, bus, audit);
         match peers {
             Some((bus, events)) => berth_server::peers::spawn(app.clone(), bus, events),
             // `berth gc` beside this server on the same SQLite file.
@@ -71,6 +75,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
         let router = berth_server::app(app);
         berth_server::serve(listener, router, tls, shutdown_signal(), drain).await;
+        if let Some(writer) = audit_writer {
+            writer.shutdown(AUDIT_FLUSH).await;
+        }
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;

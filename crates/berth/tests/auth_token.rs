@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine;
-use berth_meta::{NewUser, UserStore};
+use berth_meta::{NewUser, ProjectStore, Role, UserStore};
 use common::{options, Reg};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
@@ -50,6 +50,15 @@ impl Auth {
         let hash = berth_auth::hash_password(password);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(store.create_user(&NewUser { name: name.into(), password_hash: hash, admin }, 1)).unwrap();
+    }
+
+    /// Gives `user` `role` in `project` straight in the database.
+    fn set_role(&self, project: &str, user: &str, role: Role) {
+        let store = self.store();
+        block_on(async {
+            let u = store.user_by_name(user).await.unwrap().expect("user exists");
+            assert!(store.set_member(project, u.id, role).await.unwrap(), "project {project} exists");
+        });
     }
 
     fn store(&self) -> berth_meta::sqlite::SqliteStore {
@@ -169,7 +178,9 @@ fn docker_style_token_flow_push_pull_and_scopes() {
     assert_eq!(body["errors"][0]["code"], "DENIED");
     assert!(challenge(&del).contains("scope=\"repository:team/app:delete\""), "{}", challenge(&del));
 
-    // A developer asking for everything gets pull and push only.
+    // The admin's first push created project `team`; a Developer there,
+    // asking for everything, gets pull and push only.
+    a.set_role("team", "dev", Role::Developer);
     let c = a.act_with_token(Some(("dev", DEV_PW)), &["repository:team/app:pull,push,delete,*"]);
     assert_eq!(c["access"][0]["actions"], serde_json::json!(["pull", "push"]), "{c}");
     assert_eq!(a.reg.get("/v2/team/app/manifests/v1").status(), StatusCode::OK);
@@ -217,10 +228,12 @@ fn refresh_tokens_and_oauth_grants() {
         ("refresh_token", &refresh),
         ("service", "berth"),
         ("client_id", "docker"),
-        ("scope", "repository:x:pull repository:y:push"),
+        ("scope", "repository:x:pull repository:y:push repository:dev-own/y:push"),
     ]);
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["scope"], "repository:x:pull repository:y:push");
+    // `x` and `y` are in the public `library`: pull yes, push no; `dev-own`
+    // does not exist yet, so whoever may create projects may push there.
+    assert_eq!(body["scope"], "repository:x:pull repository:dev-own/y:push");
     let c = claims(body["access_token"].as_str().unwrap());
     assert_eq!(c["sub"], "dev");
     // An access token is no refresh token.
@@ -430,4 +443,73 @@ fn nodes_sharing_postgresql_share_keys_and_users() {
         )))
         .unwrap();
     assert_eq!(rt.block_on(store.count_admins()).unwrap(), 1, "two nodes bootstrapped one administrator");
+}
+
+/// Harbor's matrix on the registry: each role's token for pull,push,delete
+/// in a private project; non-members get nothing; a public project lets
+/// anyone pull; a first push creates the project for whoever may create
+/// projects, and only for them.
+#[test]
+fn projects_and_roles_decide_registry_access() {
+    let mut a = start(&[]);
+    let roles = [
+        ("lguest", Some(Role::LimitedGuest), vec!["pull"]),
+        ("guest", Some(Role::Guest), vec!["pull"]),
+        ("developer", Some(Role::Developer), vec!["pull", "push"]),
+        ("maintainer", Some(Role::Maintainer), vec!["pull", "push", "delete"]),
+        ("padmin", Some(Role::ProjectAdmin), vec!["pull", "push", "delete"]),
+        ("outsider", None, vec![]),
+    ];
+    for (name, _, _) in &roles {
+        a.add_user(name, DEV_PW, false);
+    }
+    a.act_with_token(Some(("admin", ADMIN_PW)), &["repository:private/app:pull,push"]);
+    a.reg.push_image("private/app", "v1");
+    for (name, role, _) in &roles {
+        if let Some(role) = role {
+            a.set_role("private", name, *role);
+        }
+    }
+    for (name, _, expected) in &roles {
+        let (status, body) = a.token(Some((name, DEV_PW)), &["repository:private/app:pull,push,delete,*"]);
+        assert_eq!(status, StatusCode::OK);
+        let got = claims(body["token"].as_str().unwrap())["access"]
+            .get(0)
+            .map(|e| e["actions"].clone())
+            .unwrap_or(serde_json::json!([]));
+        assert_eq!(got, serde_json::json!(expected), "{name}");
+    }
+    // Basic credentials straight on the API follow the same policy.
+    let basic = |user: &str| {
+        a.reg.http.get(a.url("/v2/private/app/manifests/v1")).basic_auth(user, Some(DEV_PW)).send().unwrap().status()
+    };
+    assert_eq!(basic("guest"), StatusCode::OK);
+    assert_eq!(basic("outsider"), StatusCode::FORBIDDEN);
+
+    // Private: invisible to anonymous clients; public: anyone pulls, nobody anonymous pushes.
+    a.act_as(None);
+    assert_eq!(a.reg.get("/v2/private/app/manifests/v1").status(), StatusCode::UNAUTHORIZED);
+    block_on(a.store().set_project_public("private", true)).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6)); // the policy caches projects for 5 s
+    assert_eq!(a.reg.get("/v2/private/app/manifests/v1").status(), StatusCode::OK);
+    let c = a.act_with_token(None, &["repository:private/app:pull,push"]);
+    assert_eq!(c["access"][0]["actions"], serde_json::json!(["pull"]));
+
+    // A developer's first push creates their project, with them as ProjectAdmin.
+    a.act_with_token(Some(("developer", DEV_PW)), &["repository:devteam/tool:pull,push"]);
+    a.reg.push_image("devteam/tool", "v1");
+    let members = block_on(a.store().members("devteam")).unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].user_name.as_str(), members[0].role), ("developer", Role::ProjectAdmin));
+    assert!(!block_on(a.store().project_by_name("devteam")).unwrap().unwrap().public, "created private");
+    drop(a);
+
+    // With creation restricted to administrators, a user's push into a new project is refused.
+    let mut b = start(&[("REGISTRY_BERTH_PROJECTS_CREATION", "adminonly")]);
+    b.add_user("dev", DEV_PW, false);
+    let c = b.act_with_token(Some(("dev", DEV_PW)), &["repository:newteam/app:pull,push"]);
+    assert_eq!(c["access"], serde_json::json!([]));
+    let resp = b.reg.req(reqwest::Method::POST, "/v2/newteam/app/blobs/uploads/").send().unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(block_on(b.store().project_by_name("newteam")).unwrap().is_none());
 }

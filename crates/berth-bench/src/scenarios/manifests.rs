@@ -16,7 +16,7 @@ use crate::report::Row;
 use crate::servers::Server;
 use crate::stats::{mean, Latencies, Phase, PhaseCost};
 
-const REPO: &str = "bench/manifest";
+const REPO: &str = super::MANIFEST_REPO;
 
 struct HotResult {
     rps: f64,
@@ -34,13 +34,14 @@ async fn hot_loop(
     secs: f64,
 ) -> Result<HotResult> {
     let addr = server.addr;
+    let auth = server.auth.clone();
     let phase = Phase::start(server.pid);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let path = path.to_owned();
     let per_worker = run_workers(conns, |_| {
-        let (method, path) = (method.clone(), path.clone());
+        let (method, path, auth) = (method.clone(), path.clone(), auth.clone());
         async move {
-            let mut conn = Conn::new(addr);
+            let mut conn = Conn::new(addr).with_auth(auth.as_deref());
             let (mut lat, mut errors) = (Latencies::default(), 0u64);
             while Instant::now() < deadline {
                 let t = Instant::now();
@@ -70,7 +71,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let mut digest = String::new();
     let mut body_len = 0;
     for server in ctx.registries() {
-        let mut conn = Conn::new(server.addr);
+        let mut conn = Conn::new(server.addr).with_auth(server.auth.as_deref());
         let manifest = push_image(&mut conn, REPO, "latest", &config, &[&layer], Upload::Monolithic).await?;
         digest = manifest.digest.clone();
         body_len = manifest.data.len();

@@ -18,6 +18,8 @@ use crate::report::Report;
 use crate::servers::Server;
 
 pub const MIB: usize = 1 << 20;
+/// The repository the manifest scenario hammers (and `--auth` gets a token for).
+pub const MANIFEST_REPO: &str = "bench/manifest";
 
 /// Sizes and counts; `quick` shrinks every scenario to seconds.
 pub struct Sizes {

@@ -31,11 +31,13 @@
 //! Deadlocks and serialization failures, should any remain, are retried
 //! whole (`pool::retrying`).
 
+mod audit;
 mod gc;
 mod invalidation;
 mod leases;
 mod manifests;
 mod pool;
+mod projects;
 mod schema;
 #[cfg(test)]
 mod tests;

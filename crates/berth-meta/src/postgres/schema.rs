@@ -130,6 +130,50 @@ const MIGRATIONS: &[&str] = &[
         created_ms BIGINT NOT NULL
     );
     "#,
+    // 7: projects (the first path component of a repository name; one-part
+    // names belong to `library`, public as on Docker Hub and Harbor) and
+    // their members' roles (Harbor's role ids).
+    r#"
+    CREATE TABLE projects (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        public BOOLEAN NOT NULL DEFAULT false,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE project_members (
+        project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        role INTEGER NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+    );
+    CREATE INDEX project_members_by_user ON project_members (user_id);
+    INSERT INTO projects (name, public, created_ms) VALUES ('library', true, 0);
+    "#,
+    // 8: the audit log (audit.rs): a hash chain, ids contiguous from 1;
+    // one row holds the chain head (locked by every append) and the anchor
+    // left by retention.
+    r#"
+    CREATE TABLE audit_log (
+        id BIGINT PRIMARY KEY,
+        time_ms BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        success BOOLEAN NOT NULL,
+        status INTEGER NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE audit_chain (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        head_id BIGINT NOT NULL,
+        head_hash TEXT NOT NULL,
+        anchor_id BIGINT NOT NULL,
+        anchor_hash TEXT NOT NULL
+    );
+    INSERT INTO audit_chain VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

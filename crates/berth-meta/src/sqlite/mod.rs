@@ -1,8 +1,10 @@
 //! The SQLite metadata store: the embedded default.
 
+mod audit;
 mod gc;
 mod leases;
 mod pool;
+mod projects;
 mod schema;
 mod users;
 

@@ -109,6 +109,49 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: projects (the first path component of a repository name; one-part
+    // names belong to `library`, public as on Docker Hub and Harbor) and
+    // their members' roles (Harbor's role ids).
+    r#"
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        public INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE project_members (
+        project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        role INTEGER NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX project_members_by_user ON project_members (user_id);
+    INSERT INTO projects (name, public, created_ms) VALUES ('library', 1, 0);
+    "#,
+    // 7: the audit log (audit.rs): a hash chain, ids contiguous from 1;
+    // one row holds the chain head and the anchor left by retention.
+    r#"
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        success INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE audit_chain (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        head_id INTEGER NOT NULL,
+        head_hash TEXT NOT NULL,
+        anchor_id INTEGER NOT NULL,
+        anchor_hash TEXT NOT NULL
+    );
+    INSERT INTO audit_chain VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -105,7 +105,13 @@ impl UserStore for SqliteStore {
     async fn delete_user(&self, name: &str) -> Result<bool, MetaError> {
         let name = name.to_owned();
         self.pool
-            .write(move |tx| Ok(tx.prepare_cached("DELETE FROM users WHERE name = ?1")?.execute([name])? == 1))
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "DELETE FROM project_members WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
+                )?
+                .execute([&name])?;
+                Ok(tx.prepare_cached("DELETE FROM users WHERE name = ?1")?.execute([&name])? == 1)
+            })
             .await
     }
 

@@ -20,6 +20,7 @@ mod token_service;
 mod users;
 
 pub use access::Needed;
+pub use policy::{Policy, ProjectCreation};
 pub use principal::Principal;
 pub use token_service::TokenService;
 pub use users::{LoginError, UserDirectory};
@@ -65,6 +66,14 @@ pub enum Realm {
 }
 
 impl Authenticator {
+    /// Berth's own users-and-projects policy, when that is the provider.
+    pub fn policy(&self) -> Option<&policy::Policy> {
+        match self {
+            Authenticator::Token(t) => t.builtin.as_ref().map(|b| &b.policy),
+            _ => None,
+        }
+    }
+
     /// The principal if the request may proceed; the refusal otherwise.
     pub async fn authorize(
         &self,
@@ -120,20 +129,29 @@ impl TokenAuth {
                     }
                 }
             }
-            _ => {
-                let pull = self.builtin.as_ref().is_some_and(|b| b.anonymous_pull);
-                Principal::Anonymous { pull }
+            _ => Principal::Anonymous,
+        };
+        let policy = self.builtin.as_ref().map(|b| &b.policy);
+        let allowed = match needed {
+            Needed::Authenticated => !matches!(principal, Principal::Anonymous),
+            Needed::Catalog => principal.allows(policy, "registry", "catalog", "*").await,
+            Needed::Repository { name, actions } => {
+                let mut all = true;
+                for a in actions.iter() {
+                    all = all && principal.allows(policy, "repository", name, a).await;
+                }
+                all
             }
         };
-        let allowed = match needed {
-            Needed::Authenticated => !matches!(principal, Principal::Anonymous { .. }),
-            Needed::Catalog => principal.allows("registry", "catalog", "*"),
-            Needed::Repository { name, actions } => actions.iter().all(|a| principal.allows("repository", name, a)),
-        };
         if allowed {
+            if let (Some(b), Needed::Repository { name, actions }) = (&self.builtin, needed) {
+                if actions.contains(&"push") {
+                    b.before_push(name, &principal).await?;
+                }
+            }
             return Ok(principal);
         }
-        let error = (!matches!(principal, Principal::Anonymous { .. })).then_some("insufficient_scope");
+        let error = (!matches!(principal, Principal::Anonymous)).then_some("insufficient_scope");
         Err(self.challenge(settings, parts, needed, error))
     }
 

@@ -2,7 +2,7 @@
 //! Handlers that need a second decision (a mount's source repository) ask
 //! the principal the request carries in its extensions.
 
-use super::policy;
+use super::policy::Policy;
 use berth_auth::Claims;
 use berth_meta::User;
 use std::sync::Arc;
@@ -16,19 +16,29 @@ pub enum Principal {
     /// One of Berth's users, by Basic credentials on the API itself.
     User(Arc<User>),
     /// No credentials, with Berth's own users or a token server configured.
-    Anonymous { pull: bool },
+    Anonymous,
     /// A verified bearer token: exactly the access it lists.
     Token(Arc<Claims>),
 }
 
 impl Principal {
-    pub fn allows(&self, kind: &str, name: &str, action: &str) -> bool {
+    /// Whether this principal may do `action` on the resource. `policy` is
+    /// Berth's own (users and projects); `None` with other providers.
+    pub async fn allows(&self, policy: Option<&Policy>, kind: &str, name: &str, action: &str) -> bool {
         let one = [action.to_owned()];
-        match self {
-            Principal::Open | Principal::Htpasswd(_) => true,
-            Principal::User(u) => !policy::granted(Some(u), false, kind, &one).is_empty(),
-            Principal::Anonymous { pull } => !policy::granted(None, *pull, kind, &one).is_empty(),
-            Principal::Token(claims) => claims.allows(kind, name, action),
+        let user = match self {
+            Principal::Open | Principal::Htpasswd(_) => return true,
+            Principal::Token(claims) => return claims.allows(kind, name, action),
+            Principal::User(u) => Some(u.as_ref()),
+            Principal::Anonymous => None,
+        };
+        let Some(policy) = policy else { return false };
+        match policy.granted(user, kind, name, &one).await {
+            Ok(granted) => !granted.is_empty(),
+            Err(e) => {
+                tracing::error!(error = %e, "authorization lookup failed");
+                false
+            }
         }
     }
 
@@ -38,7 +48,7 @@ impl Principal {
             Principal::Htpasswd(n) => Some(n.as_str()),
             Principal::User(u) => Some(u.name.as_str()),
             Principal::Token(c) => Some(c.sub.as_str()).filter(|s| !s.is_empty()),
-            Principal::Open | Principal::Anonymous { .. } => None,
+            Principal::Open | Principal::Anonymous => None,
         }
     }
 }

@@ -7,8 +7,10 @@
 //! `offline_token=true` (`access_type=offline`) adds a refresh token, which
 //! docker keeps as its identity token instead of the password.
 
+use super::policy::Policy;
+use super::throttled;
 use super::users::{LoginError, UserDirectory};
-use super::{policy, throttled};
+use super::Principal;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
@@ -28,7 +30,7 @@ pub struct TokenService {
     pub issuer: TokenIssuer,
     pub users: UserDirectory,
     pub service: String,
-    pub anonymous_pull: bool,
+    pub policy: Policy,
 }
 
 /// What a token request asked for, whichever form it came in.
@@ -67,7 +69,7 @@ impl TokenService {
                 Some(self.login(&name, &password, super::source(&parts)).await?)
             }
         };
-        self.respond(user.as_deref(), &request, false)
+        self.respond(user.as_deref(), &request, false).await
     }
 
     async fn post(&self, req: Request) -> Result<Response, ApiError> {
@@ -104,7 +106,7 @@ impl TokenService {
                 return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &what));
             }
         };
-        self.respond(Some(&user), &request, true)
+        self.respond(Some(&user), &request, true).await
     }
 
     async fn login(&self, name: &str, password: &str, source: std::net::IpAddr) -> Result<Arc<User>, ApiError> {
@@ -119,8 +121,8 @@ impl TokenService {
         }
     }
 
-    fn respond(&self, user: Option<&User>, request: &TokenRequest, oauth: bool) -> Result<Response, ApiError> {
-        let access = self.grant(user, &request.scopes)?;
+    async fn respond(&self, user: Option<&User>, request: &TokenRequest, oauth: bool) -> Result<Response, ApiError> {
+        let access = self.grant(user, &request.scopes).await?;
         let subject = user.map(|u| u.name.as_str()).unwrap_or("");
         let now = SystemTime::now();
         let issued = self
@@ -150,7 +152,7 @@ impl TokenService {
     }
 
     /// The requested scopes cut down to what `user` holds.
-    fn grant(&self, user: Option<&User>, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
+    async fn grant(&self, user: Option<&User>, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
         let mut out: Vec<Access> = Vec::new();
         for scope in scopes {
             let parsed = parse_scope(scope).map_err(|e| invalid_request(&e.to_string()))?;
@@ -164,7 +166,7 @@ impl TokenService {
                 if !known {
                     continue;
                 }
-                let actions = policy::granted(user, self.anonymous_pull, &requested.kind, &requested.actions);
+                let actions = self.policy.granted(user, &requested.kind, &requested.name, &requested.actions).await?;
                 match out.iter_mut().find(|a| a.kind == requested.kind && a.name == requested.name) {
                     Some(existing) => {
                         for a in actions {
@@ -179,6 +181,17 @@ impl TokenService {
             }
         }
         Ok(out)
+    }
+
+    /// Before a write: a first push creates its project (when the pusher
+    /// may create projects), with the pusher as its ProjectAdmin.
+    pub async fn before_push(&self, repository: &str, principal: &Principal) -> Result<(), ApiError> {
+        let user = match principal {
+            Principal::User(u) => Some(u.clone()),
+            Principal::Token(c) if !c.sub.is_empty() => self.users.meta().user_by_name(&c.sub).await?.map(Arc::new),
+            _ => None,
+        };
+        Ok(self.policy.ensure_project(repository, user.as_deref()).await?)
     }
 
     fn check_service(&self, request: &TokenRequest) -> Result<(), ApiError> {

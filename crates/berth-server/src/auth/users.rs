@@ -9,12 +9,13 @@
 //! as known ones, and repeated failures per (user, source) are refused for
 //! a growing while without checking the password.
 
+use crate::audit::AuditSink;
 use berth_auth::{verify_dummy, verify_password, FailureThrottle, ThrottleConfig};
 use berth_meta::{MetaError, MetaStore, User};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub struct UserDirectory {
     meta: Arc<dyn MetaStore>,
     verified: Cache<[u8; 32], ()>,
     throttle: FailureThrottle,
+    /// Where logins are recorded (set once the server's audit log starts).
+    audit: OnceLock<AuditSink>,
 }
 
 impl UserDirectory {
@@ -39,6 +42,21 @@ impl UserDirectory {
             meta,
             verified: Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(600)).build(),
             throttle: FailureThrottle::new(ThrottleConfig::default()),
+            audit: OnceLock::new(),
+        }
+    }
+
+    /// Records logins from now on: every failure (401, throttled 429), and
+    /// a success when the password was checked — not a repeat of the same
+    /// credentials served from the success cache, which Basic
+    /// authentication on the API would otherwise log on every request.
+    pub fn set_audit(&self, sink: AuditSink) {
+        let _ = self.audit.set(sink);
+    }
+
+    fn audit_login(&self, name: &str, source: IpAddr, status: u16) {
+        if let Some(sink) = self.audit.get() {
+            crate::audit::login(sink, name, source, status);
         }
     }
 
@@ -48,12 +66,17 @@ impl UserDirectory {
 
     /// The user, if `password` is theirs and they are enabled.
     pub async fn login(&self, name: &str, password: &str, source: IpAddr) -> Result<Arc<User>, LoginError> {
-        self.throttle.check(name, source, Instant::now()).map_err(LoginError::Throttled)?;
+        if let Err(wait) = self.throttle.check(name, source, Instant::now()) {
+            self.audit_login(name, source, 429);
+            return Err(LoginError::Throttled(wait));
+        }
         let user = self.meta.user_by_name(name).await?;
+        let mut cached = false;
         let ok = match &user {
             Some(u) => {
                 let key = cache_key(u, password);
                 if self.verified.contains_key(&key) {
+                    cached = true;
                     true
                 } else {
                     let (pw, hash) = (password.to_owned(), u.password_hash.clone());
@@ -72,10 +95,14 @@ impl UserDirectory {
         match user {
             Some(u) if ok && !u.disabled => {
                 self.throttle.succeeded(name, source);
+                if !cached {
+                    self.audit_login(name, source, 200);
+                }
                 Ok(Arc::new(u))
             }
             _ => {
                 self.throttle.failed(name, source, Instant::now());
+                self.audit_login(name, source, 401);
                 Err(LoginError::Invalid)
             }
         }

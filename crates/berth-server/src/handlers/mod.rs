@@ -92,8 +92,12 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
         Err(refusal) => return refusal.into_response(),
     };
     let ctx = Ctx { app, parts: &parts, principal: &principal };
-    let result = route_to(&ctx, endpoint, body).await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let audited = app.audit.enabled().then(|| endpoint.clone());
+    let resp = route_to(&ctx, endpoint, body).await.unwrap_or_else(IntoResponse::into_response);
+    if let Some(endpoint) = audited {
+        crate::audit::request(&app.audit, &parts, &principal, &endpoint, &resp);
+    }
+    resp
 }
 
 async fn route_to(ctx: &Ctx<'_>, endpoint: Endpoint<'_>, body: Body) -> ApiResult<Response> {

@@ -89,7 +89,7 @@ pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response>
         // source is any repository, so only a client that can read every
         // repository (no authentication, or htpasswd) mounts without one.
         let may_read_source = match &from {
-            Some(f) => ctx.principal.allows("repository", f.as_str(), "pull"),
+            Some(f) => ctx.principal.allows(ctx.app.auth.policy(), "repository", f.as_str(), "pull").await,
             None => matches!(ctx.principal, Principal::Open | Principal::Htpasswd(_)),
         };
         if let Some(digest) = digest.filter(|_| (!has_from || from.is_some()) && may_read_source) {
