@@ -55,17 +55,14 @@ fn field(spec: &str, min: u32, max: u32) -> Result<u64, String> {
     Ok(bits)
 }
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
 fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    // 2440588 is the Julian day of 1970-01-01; day counts a cron looks at fit an i32 easily.
+    let julian = i32::try_from(days + 2_440_588).unwrap_or(i32::MAX);
+    match time::Date::from_julian_day(julian) {
+        Ok(d) => (i64::from(d.year()), u32::from(u8::from(d.month())), u32::from(d.day())),
+        Err(_) => (0, 0, 0), // beyond year ±9999: matches no schedule
+    }
 }
 
 impl Schedule {

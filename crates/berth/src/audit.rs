@@ -146,88 +146,34 @@ pub fn prune(loaded: berth_config::Loaded, older_than: Option<Duration>) -> anyh
 
 /// RFC 3339 in UTC with milliseconds: `2024-05-01T12:00:00.123Z`.
 pub fn format_time(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+    static FORMAT: std::sync::OnceLock<Vec<time::format_description::BorrowedFormatItem<'static>>> =
+        std::sync::OnceLock::new();
+    let format = FORMAT.get_or_init(|| {
+        time::format_description::parse("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")
+            .expect("a valid format description")
+    });
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
 }
 
 /// `2024-05-01`, `2024-05-01T12:00:00Z` (fraction and `±hh:mm` offset
 /// allowed), or a duration before `now_ms` (`24h`, `7d`).
 pub fn parse_time(s: &str, now_ms: i64) -> anyhow::Result<i64> {
+    use time::format_description::well_known::Rfc3339;
     if let Ok(ago) = crate::gc::parse_duration(s) {
         return Ok(now_ms - ago.as_millis() as i64);
     }
     let bad = || anyhow::anyhow!("{s:?} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a duration (24h)");
-    let num = |r: std::ops::Range<usize>| {
-        s.get(r).filter(|t| t.bytes().all(|b| b.is_ascii_digit())).and_then(|t| t.parse::<i64>().ok())
+    let at = match time::OffsetDateTime::parse(s, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => {
+            let date = time::format_description::parse("[year]-[month]-[day]").map_err(|_| bad())?;
+            time::Date::parse(s, &date).map_err(|_| bad())?.midnight().assume_utc()
+        }
     };
-    let (y, mo, d) = (num(0..4).ok_or_else(bad)?, num(5..7).ok_or_else(bad)?, num(8..10).ok_or_else(bad)?);
-    if s.as_bytes().get(4) != Some(&b'-')
-        || s.as_bytes().get(7) != Some(&b'-')
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-    {
-        return Err(bad());
-    }
-    let mut ms = days_from_civil(y, mo, d) * 86_400_000;
-    if s.len() == 10 {
-        return Ok(ms);
-    }
-    if !matches!(s.as_bytes()[10], b'T' | b't' | b' ')
-        || s.as_bytes().get(13) != Some(&b':')
-        || s.as_bytes().get(16) != Some(&b':')
-    {
-        return Err(bad());
-    }
-    let (h, mi, sec) = (num(11..13).ok_or_else(bad)?, num(14..16).ok_or_else(bad)?, num(17..19).ok_or_else(bad)?);
-    if h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    ms += (h * 3600 + mi * 60 + sec) * 1000;
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        ms += padded.parse::<i64>().map_err(|_| bad())?;
-        rest = &frac[digits..];
-    }
-    match rest {
-        "Z" | "z" => Ok(ms),
-        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
-            let oh: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let om: i64 = rest[4..6].parse().map_err(|_| bad())?;
-            let offset = (oh * 60 + om) * 60_000;
-            Ok(if rest.starts_with('+') { ms - offset } else { ms + offset })
-        }
-        _ => Err(bad()),
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 #[cfg(test)]
