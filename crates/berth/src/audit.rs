@@ -149,8 +149,10 @@ pub fn format_time(ms: i64) -> String {
     static FORMAT: std::sync::OnceLock<Vec<time::format_description::BorrowedFormatItem<'static>>> =
         std::sync::OnceLock::new();
     let format = FORMAT.get_or_init(|| {
-        time::format_description::parse("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")
-            .expect("a valid format description")
+        time::format_description::parse_borrowed::<2>(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z",
+        )
+        .expect("a valid format description")
     });
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -169,7 +171,7 @@ pub fn parse_time(s: &str, now_ms: i64) -> anyhow::Result<i64> {
     let at = match time::OffsetDateTime::parse(s, &Rfc3339) {
         Ok(t) => t,
         Err(_) => {
-            let date = time::format_description::parse("[year]-[month]-[day]").map_err(|_| bad())?;
+            let date = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]").map_err(|_| bad())?;
             time::Date::parse(s, &date).map_err(|_| bad())?.midnight().assume_utc()
         }
     };

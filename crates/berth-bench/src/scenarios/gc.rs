@@ -29,16 +29,27 @@ const BLOB_BYTES: usize = 1024;
 async fn seed(server: &Server, count: usize, clients: usize, seed: u64) -> Result<f64> {
     let addr = server.addr;
     let phase = Phase::start(server.pid);
-    run_workers(clients, |w| async move {
-        let mut conn = Conn::new(addr);
-        let mut rng = SmallRng::seed_from_u64(seed ^ ((w as u64) << 32));
-        let repo = format!("gc/w{w:02}");
-        for _ in (w..count).step_by(clients) {
-            let mut data = vec![0u8; BLOB_BYTES];
-            rng.fill_bytes(&mut data);
-            push_blob(&mut conn, &repo, &Blob::new(data), Upload::Monolithic).await?;
+    // Progress every 10,000 blobs: the rate over time shows whether pushes
+    // slow down as the store grows.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    run_workers(clients, |w| {
+        let done = done.clone();
+        async move {
+            let mut conn = Conn::new(addr);
+            let mut rng = SmallRng::seed_from_u64(seed ^ ((w as u64) << 32));
+            let repo = format!("gc/w{w:02}");
+            for _ in (w..count).step_by(clients) {
+                let mut data = vec![0u8; BLOB_BYTES];
+                rng.fill_bytes(&mut data);
+                push_blob(&mut conn, &repo, &Blob::new(data), Upload::Monolithic).await?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n.is_multiple_of(10_000) {
+                    eprintln!("    {n} seeded after {:.0} s", started.elapsed().as_secs_f64());
+                }
+            }
+            Ok(())
         }
-        Ok(())
     })
     .await?;
     Ok(phase.end().secs)

@@ -55,9 +55,15 @@
 //! Assemble the staging object (above), then copy it server-side to the
 //! blob's key (CopyObject, or a multipart copy past 5 GiB): an S3 object
 //! appears whole or not at all, so the blob is visible only complete.
-//! Then the upload's objects and any multipart uploads left under its
-//! prefix are removed. Idempotent: a blob already at its key with the
-//! expected size means an earlier commit (or another upload of the same
+//! Then the upload's objects are removed: for an upload that never reached a
+//! full part (every small blob), by the names its state gives, without
+//! listing (on Garage a listing under a prefix costs time in proportion to
+//! the keys and tombstones sorted after it, so two listings per commit
+//! slowed pushes as the bucket grew); for a multipart upload, by listing
+//! the prefix and its multipart uploads, which also catches one a killed
+//! node started. Whatever an unacknowledged append left beside a small
+//! upload is reported by `staged_uploads` and removed by the purge.
+//! Idempotent: a blob already at its key with the expected size means an earlier commit (or another upload of the same
 //! content) got there first.
 //!
 //! # Reads
@@ -245,26 +251,62 @@ impl BlobStore for S3BlobStore {
 
     async fn staged_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
         // Every upload has its `startedat` marker from `create_upload` until
-        // it is removed (the marker goes last); its age is the marker's.
+        // it is removed (the marker goes last); its age is the marker's. A
+        // commit removes only the objects its state names, so an append that
+        // was never acknowledged can leave objects (aged by the newest) or a
+        // multipart upload (aged by its initiation) without a marker: those
+        // are reported too, for the purge to remove by listing.
         let root = format!("{}berth/uploads/", self.prefix);
-        let (mut out, mut token) = (Vec::new(), None);
+        // id → (marker's time, newest object's time)
+        let mut dirs: std::collections::BTreeMap<String, (Option<i64>, i64)> = Default::default();
+        let mut token = None;
         loop {
             let req = self.client.list_objects_v2().bucket(&self.bucket).prefix(&root).set_continuation_token(token);
             let page = req.send().await.map_err(|e| s3_error("ListObjectsV2", e))?;
             for o in page.contents() {
-                let Some(id) = o.key().and_then(|k| k.strip_prefix(&root)?.strip_suffix("/startedat")) else {
+                let Some((id, name)) = o.key().and_then(|k| k.strip_prefix(&root)?.split_once('/')) else {
                     continue;
                 };
-                let created = o.last_modified().and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX);
-                if created < before_ms && out.len() < limit {
-                    out.push(id.to_owned());
+                let modified = o.last_modified().and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX);
+                let entry = dirs.entry(id.to_owned()).or_insert((None, i64::MIN));
+                if name == "startedat" {
+                    entry.0 = Some(modified);
                 }
+                entry.1 = entry.1.max(modified);
             }
             token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() || out.len() >= limit {
-                return Ok(out);
+            if token.is_none() {
+                break;
             }
         }
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let req = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&root);
+            let page = req
+                .set_key_marker(key_marker)
+                .set_upload_id_marker(id_marker)
+                .send()
+                .await
+                .map_err(|e| s3_error("ListMultipartUploads", e))?;
+            for u in page.uploads() {
+                let Some((id, _)) = u.key().and_then(|k| k.strip_prefix(&root)?.split_once('/')) else {
+                    continue;
+                };
+                let initiated = u.initiated().and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX);
+                let entry = dirs.entry(id.to_owned()).or_insert((None, i64::MIN));
+                entry.1 = entry.1.max(initiated);
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        let aged = dirs.into_iter().filter(|(_, (marker, newest))| marker.unwrap_or(*newest) < before_ms);
+        Ok(aged.map(|(id, _)| id).take(limit).collect())
     }
 
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {

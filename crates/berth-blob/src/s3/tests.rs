@@ -95,6 +95,49 @@ async fn state_names_parts_and_tails_and_leftovers_are_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_unacknowledged_appends_are_reported_after_the_commit() {
+    let g = garage();
+    let store = S3BlobStore::new(&config(&g)).unwrap();
+    let dir = store.upload_dir("o1").unwrap();
+    let keys = |store: &S3BlobStore| {
+        let req = store.client.list_objects_v2().bucket(&store.bucket).prefix(&dir);
+        async move {
+            let out = req.send().await.unwrap();
+            out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect::<Vec<_>>()
+        }
+    };
+    let mpus = |store: &S3BlobStore| {
+        let req = store.client.list_multipart_uploads().bucket(&store.bucket).prefix(&dir);
+        async move { req.send().await.unwrap().uploads().len() }
+    };
+    store.create_upload("o1").await.unwrap();
+    let content = data(1 << 20, 3);
+    let h = || Hasher::new(Algorithm::Sha256);
+    // Two appends whose states are never acknowledged: a tail, and a
+    // multipart upload with a part plus a 1 MiB tail (6 MiB), named by no state.
+    store.append("o1", 0, &[], h(), framed(&content[..1000], 500), None).await.unwrap();
+    store.append("o1", 0, &[], h(), framed(&data(6 << 20, 4), 1 << 20), None).await.unwrap();
+    // The acknowledged one, then the commit: it removes what its state names.
+    let a = store.append("o1", 0, &[], h(), framed(&content, 1 << 16), None).await.unwrap();
+    let digest = a.hasher.finish();
+    store.commit_upload("o1", a.len, &a.store_state, &digest).await.unwrap();
+    assert_eq!(read(&store, &digest, None).await.unwrap(), content);
+    let left = keys(&store).await;
+    assert_eq!(left.len(), 2, "only the unacknowledged tails: {left:?}");
+    assert!(!left.iter().any(|k| k.ends_with("/startedat")), "{left:?}");
+    assert_eq!(mpus(&store).await, 1);
+    // Too young for the purge's cutoff, then reported once older than it.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(store.staged_uploads(now - 3_600_000, 100).await.unwrap().is_empty());
+    assert_eq!(store.staged_uploads(now + 3_600_000, 100).await.unwrap(), vec!["o1".to_owned()]);
+    // The purge's removal lists the prefix and takes everything.
+    store.delete_upload("o1").await.unwrap();
+    assert!(keys(&store).await.is_empty());
+    assert_eq!(mpus(&store).await, 0);
+    assert!(store.staged_uploads(now + 3_600_000, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_fail_the_start_up_check() {
     let g = garage();
     let store = S3BlobStore::new(&S3Config { secretkey: "wrong".into(), max_attempts: 1, ..config(&g) }).unwrap();

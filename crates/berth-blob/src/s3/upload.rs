@@ -245,7 +245,7 @@ impl S3BlobStore {
             // Committed already: by an earlier call cut short before the
             // metadata recorded it, or by another upload of the same bytes.
             if self.head(&format!("{dir}startedat")).await?.is_some() {
-                self.remove_upload(&dir, UploadState::decode(state).ok()).await?;
+                self.remove_committed(&dir, state).await?;
             }
             return Ok(());
         }
@@ -259,7 +259,7 @@ impl S3BlobStore {
                 e => e,
             })?,
         }
-        if let Err(e) = self.remove_upload(&dir, UploadState::decode(state).ok()).await {
+        if let Err(e) = self.remove_committed(&dir, state).await {
             // The blob is there; leftovers are only storage.
             tracing::warn!(upload, error = %e, "s3: removing a committed upload's objects failed");
         }
@@ -325,6 +325,39 @@ impl S3BlobStore {
             body.next().await.map(|chunk| (chunk.map_err(io::Error::other), body))
         });
         Ok((body.boxed(), len, size))
+    }
+
+    /// Removes a committed upload's objects. An upload that never reached a
+    /// full part (every small blob) goes by the names its acknowledged state
+    /// gives (tail, superseded tails, then the marker), without listing: on
+    /// Garage, ListObjectsV2 and ListMultipartUploads under a prefix cost
+    /// time proportional to the keys (and tombstones of deleted keys) sorted
+    /// after it, so two listings per commit made pushes slower the more the
+    /// bucket held. An upload with a multipart upload is removed by listing,
+    /// as before ([`Self::remove_upload`]): a node killed in an append may
+    /// have started another multipart upload that no state names (on Garage
+    /// these commits still grow with the bucket; docs/benchmarks.md). What an
+    /// unacknowledged append left beside a small upload (a tail, rarely a
+    /// multipart upload) is reported by `staged_uploads` once older than
+    /// the purge's cutoff, and the purge removes it by listing. A state that
+    /// does not decode is removed by listing too.
+    async fn remove_committed(&self, dir: &str, state: &[u8]) -> Result<(), StoreError> {
+        let st = match UploadState::decode(state) {
+            Ok(st) if st.multipart.is_none() => st,
+            st => return self.remove_upload(dir, st.ok()).await,
+        };
+        let mut names: Vec<String> = st.garbage.clone();
+        names.extend(st.tail.as_ref().map(|t| t.name.clone()));
+        // The marker goes last, so an interrupted removal still reads as an upload.
+        names.push("startedat".into());
+        for name in names {
+            let req = self.client.delete_object().bucket(&self.bucket).key(format!("{dir}{name}"));
+            match req.send().await {
+                Err(e) if status(&e) != Some(404) => return Err(s3_error("DeleteObject", e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every object under the upload's prefix and aborts its
