@@ -59,7 +59,7 @@ pub async fn create_first_admin(
         tokio::task::spawn_blocking(move || berth_auth::hash_password(&password)).await?
     };
     let user = NewUser { name: name.to_owned(), password_hash: hash, admin: true };
-    Ok(meta.create_first_admin(&user, now_ms()).await?.map(|u| u.name))
+    Ok(meta.create_first_admin(&user, crate::now_ms()).await?.map(|u| u.name))
 }
 
 /// The first line of a password file, without its line ending.
@@ -68,8 +68,4 @@ pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
     let password = text.lines().next().unwrap_or("").to_owned();
     anyhow::ensure!(!password.is_empty(), "the file is empty");
     Ok(password)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -34,7 +34,7 @@ fn spawn_retention(meta: Arc<dyn MetaStore>, retention: Duration) {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
         loop {
             tick.tick().await;
-            match apply_retention(&*meta, &holder, retention, now_ms).await {
+            match apply_retention(&*meta, &holder, retention, crate::now_ms).await {
                 Ok(Some(n)) if n > 0 => tracing::info!(deleted = n, "audit retention applied"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "audit retention failed"),
@@ -48,10 +48,6 @@ fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.finish()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -87,7 +83,7 @@ pub struct ExportArgs {
 
 /// `berth audit export`: JSON lines, in id order, `since <= time < until`.
 pub fn export(loaded: berth_config::Loaded, args: ExportArgs) -> anyhow::Result<bool> {
-    let now = now_ms();
+    let now = crate::now_ms();
     let since = args.since.as_deref().map(|s| parse_time(s, now)).transpose().context("--since")?;
     let until = args.until.as_deref().map(|s| parse_time(s, now)).transpose().context("--until")?;
     runtime()?.block_on(async {
@@ -136,7 +132,7 @@ pub fn prune(loaded: berth_config::Loaded, older_than: Option<Duration>) -> anyh
     runtime()?.block_on(async {
         let (meta, _) = crate::stores::open_meta(&loaded.config).await?;
         let holder = format!("audit-cli-{:016x}", random_u64());
-        match apply_retention(&*meta, &holder, retention, now_ms).await? {
+        match apply_retention(&*meta, &holder, retention, crate::now_ms).await? {
             Some(n) => println!("deleted {n} audit entries"),
             None => anyhow::bail!("another node is applying the audit retention now; try again later"),
         }

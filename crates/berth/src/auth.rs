@@ -76,7 +76,7 @@ async fn builtin(config: &Config, meta: &Arc<dyn MetaStore>, https: bool) -> any
             // The first node to start generates the key; every node and
             // restart after it uses the same one.
             let candidate = SigningKey::generate_es256().to_pkcs8_pem()?;
-            let pem = meta.secret_or_insert(SIGNING_KEY_SECRET, candidate.as_bytes(), now_ms()).await?;
+            let pem = meta.secret_or_insert(SIGNING_KEY_SECRET, candidate.as_bytes(), crate::now_ms()).await?;
             SigningKey::from_pem(&pem).context("the token-signing key kept in the metadata database")?
         }
     };
@@ -115,8 +115,4 @@ async fn bootstrap_from_env(meta: &Arc<dyn MetaStore>) -> anyhow::Result<()> {
         tracing::info!(user = %user, "created the first administrator from {ADMIN_PASSWORD_FILE_VAR}");
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

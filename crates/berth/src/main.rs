@@ -131,6 +131,12 @@ enum ConfigCommand {
     Check { config: Option<PathBuf> },
 }
 
+/// Wall-clock Unix milliseconds, as the metadata store records time.
+fn now_ms() -> i64 {
+    use berth_jobs::Clock;
+    berth_jobs::SystemClock.now_ms()
+}
+
 /// The configuration file: the argument, else Distribution's
 /// `REGISTRY_CONFIGURATION_PATH`.
 fn config_path(arg: Option<PathBuf>) -> Option<PathBuf> {

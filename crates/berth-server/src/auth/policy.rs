@@ -117,11 +117,16 @@ impl Policy {
         Ok(dedup(requested.iter().filter(|a| holds(a)).cloned()))
     }
 
+    /// Whether the repository's project exists (cached like every lookup).
+    pub async fn project_exists(&self, repository: &str) -> Result<bool, MetaError> {
+        Ok(self.project_access(project_of(repository), None).await?.is_some())
+    }
+
     /// Before a push: creates the repository's project, with `user` as its
     /// ProjectAdmin, if it does not exist and `user` may create projects.
     pub async fn ensure_project(&self, repository: &str, user: Option<&User>) -> Result<(), MetaError> {
         let project = project_of(repository);
-        if self.project_access(project, None).await?.is_some() || !self.may_create_projects(user) {
+        if self.project_exists(repository).await? || !self.may_create_projects(user) {
             return Ok(());
         }
         let now = crate::state::now_ms();

@@ -186,6 +186,11 @@ impl TokenService {
     /// Before a write: a first push creates its project (when the pusher
     /// may create projects), with the pusher as its ProjectAdmin.
     pub async fn before_push(&self, repository: &str, principal: &Principal) -> Result<(), ApiError> {
+        // Every PATCH of a push comes here: the usual case (the project
+        // exists) costs one cached lookup and no user query.
+        if self.policy.project_exists(repository).await? {
+            return Ok(());
+        }
         let user = match principal {
             Principal::User(u) => Some(u.clone()),
             Principal::Token(c) if !c.sub.is_empty() => self.users.meta().user_by_name(&c.sub).await?.map(Arc::new),
