@@ -6,6 +6,7 @@
 //! Depends on `berth-oci`, `berth-blob` and `berth-meta`; never the reverse.
 
 mod access_log;
+pub mod api;
 pub mod audit;
 mod auth;
 mod cache;
@@ -34,16 +35,26 @@ use std::sync::Arc;
 
 /// The whole API as a router; tests call it in-process, the binary serves it.
 pub fn app(state: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    // The admin API needs Berth's own users; without them `/api` is not
+    // there at all, as on `registry:2`.
+    let admin = state.auth.policy().is_some().then(|| Router::new().nest("/api/v1", api::router(state.clone())));
+    Router::new()
+        .fallback(move |State(app): State<Arc<App>>, req: Request| handle(app, admin.clone(), req))
+        .with_state(state)
 }
 
-async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response {
+    use tower::ServiceExt;
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match strip_prefix(&app.settings.prefix, req) {
         Some(req) => match &app.auth {
             Authenticator::Token(t) if t.builtin.is_some() && req.uri().path() == "/token" => {
                 t.builtin.as_ref().expect("checked").handle(req).await
             }
+            _ if is_admin_api(req.uri().path()) => match admin {
+                Some(api) => api.oneshot(req).await.unwrap_or_else(|never| match never {}),
+                None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+            },
             _ => handlers::dispatch(&app, req).await,
         },
         None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
@@ -57,6 +68,10 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         entry.finish(&resp);
     }
     resp
+}
+
+fn is_admin_api(path: &str) -> bool {
+    path == "/api/v1" || path.starts_with("/api/v1/")
 }
 
 /// Removes `http.prefix` from the request path; `None` if the path lies outside it.

@@ -205,8 +205,11 @@ fn basic(parts: &Parts) -> Option<(String, String)> {
 
 /// The client's address, for throttling failed logins.
 pub fn source(parts: &Parts) -> IpAddr {
-    parts
-        .extensions
+    source_of(&parts.extensions)
+}
+
+pub fn source_of(extensions: &http::Extensions) -> IpAddr {
+    extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))

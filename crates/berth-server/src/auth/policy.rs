@@ -60,6 +60,16 @@ impl Policy {
         &self.meta
     }
 
+    pub fn creation(&self) -> ProjectCreation {
+        self.creation
+    }
+
+    /// Drops cached project lookups after a change through the admin API
+    /// (this node at once; other nodes within the cache's few seconds).
+    pub fn forget(&self) {
+        self.projects.invalidate_all();
+    }
+
     async fn project_access(
         &self,
         project: &str,
@@ -95,6 +105,15 @@ impl Policy {
         }
         if user.is_some_and(|u| u.admin) {
             return Ok(dedup(requested.iter().cloned()));
+        }
+        if (kind, name) == ("berth", "api") {
+            // The admin API: any enabled user may hold a token for it (what
+            // they may do there is decided per call, as with Basic credentials).
+            return Ok(if user.is_some() {
+                dedup(requested.iter().filter(|a| *a == "*").cloned())
+            } else {
+                Vec::new()
+            });
         }
         if kind != "repository" {
             return Ok(Vec::new());

@@ -157,10 +157,12 @@ impl TokenService {
         for scope in scopes {
             let parsed = parse_scope(scope).map_err(|e| invalid_request(&e.to_string()))?;
             for requested in parsed {
-                // Only repositories with valid names and the catalog exist here.
+                // Only repositories with valid names, the catalog and the
+                // admin API exist here.
                 let known = match requested.kind.as_str() {
                     "repository" => RepoName::parse(&requested.name).is_ok(),
                     "registry" => requested.name == "catalog",
+                    "berth" => requested.name == "api",
                     _ => false,
                 };
                 if !known {
