@@ -6,6 +6,7 @@ mod auth;
 mod gc;
 mod logging;
 mod migrate;
+mod remote;
 mod scrub;
 mod serve;
 mod settings;
@@ -30,8 +31,13 @@ enum Command {
         /// Configuration file (default: REGISTRY_CONFIGURATION_PATH, else built-in defaults).
         config: Option<PathBuf>,
     },
-    /// Administration that works on the database directly.
+    /// Administration: users, projects, members and the audit log through a
+    /// running server's admin API (after `berth admin login`), or
+    /// `bootstrap` on the database directly.
     Admin {
+        /// Print the API's JSON instead of tables.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -97,6 +103,42 @@ enum AdminCommand {
         /// A file whose first line is the password.
         #[arg(long)]
         password_file: Option<PathBuf>,
+    },
+    /// Log in to a running server (the password is read from stdin); keeps
+    /// a revocable admin-API refresh token, never the password.
+    Login {
+        /// The server, e.g. https://registry.example.com
+        url: String,
+        #[arg(long, short)]
+        username: String,
+        /// Extra CA certificates (PEM) to trust, for a private CA.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+    },
+    /// Forget the saved login.
+    Logout,
+    /// Users (administrators; anyone for their own password).
+    Users {
+        #[command(subcommand)]
+        command: remote::UsersCommand,
+    },
+    /// Projects.
+    Projects {
+        #[command(subcommand)]
+        command: remote::ProjectsCommand,
+    },
+    /// Project members and their roles.
+    Members {
+        #[command(subcommand)]
+        command: remote::MembersCommand,
+    },
+    /// Read the audit log through the server (administrators).
+    AuditLogs {
+        /// Entries after this id.
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -173,8 +215,26 @@ fn main() -> ExitCode {
         Command::MigrateStorage { config, to } => with_config(config, |l| migrate::run(l, to).map(|()| true)),
         Command::Scrub { config, quarantine } => with_config(config, |l| scrub::run(l, quarantine)),
         Command::Usage { config, repo } => with_config(config, |l| gc::usage(l, repo).map(|()| true)),
-        Command::Admin { command: AdminCommand::Bootstrap { config, user, password_file } } => {
+        Command::Admin { command: AdminCommand::Bootstrap { config, user, password_file }, .. } => {
             with_config(config, |l| admin::bootstrap(l, admin::BootstrapArgs { user, password_file }))
+        }
+        Command::Admin { command, json } => {
+            let remote = match command {
+                AdminCommand::Bootstrap { .. } => unreachable!("matched above"),
+                AdminCommand::Login { url, username, ca_cert } => remote::Remote::Login { url, username, ca_cert },
+                AdminCommand::Logout => remote::Remote::Logout,
+                AdminCommand::Users { command } => remote::Remote::Users(command),
+                AdminCommand::Projects { command } => remote::Remote::Projects(command),
+                AdminCommand::Members { command } => remote::Remote::Members(command),
+                AdminCommand::AuditLogs { after, limit } => remote::Remote::AuditLogs { after, limit },
+            };
+            match remote::run(remote, json) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Audit { command } => match command {
             AuditCommand::Verify { config } => with_config(config, audit::verify),

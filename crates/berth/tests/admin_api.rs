@@ -75,9 +75,11 @@ fn users_are_managed_by_administrators_and_privileged_fields_are_refused() {
     let a = start();
     let alice_pw = a.user("alice");
     let alice = Some(("alice", alice_pw.as_str()));
-    let (s, v) = a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "alice", "password": "whatever-1"})));
+    let (s, v) =
+        a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "alice", "password": "whatever-long-1"})));
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "CONFLICT"));
-    let (s, v) = a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "Bad Name", "password": "whatever-1"})));
+    let (s, v) =
+        a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "Bad Name", "password": "whatever-long-1"})));
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_INPUT"));
     let (s, v) = a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "short", "password": "1234567"})));
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "INVALID_INPUT"), "{v}");

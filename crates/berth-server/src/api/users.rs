@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Shortest password accepted (NIST SP 800-63B's minimum for chosen secrets).
-pub const MIN_PASSWORD: usize = 8;
+/// Shortest password accepted (as `berth admin bootstrap`).
+pub const MIN_PASSWORD: usize = 12;
 /// Longest: argon2 input stays bounded.
 pub const MAX_PASSWORD: usize = 256;
 
