@@ -73,7 +73,8 @@ pub trait QuotaStore: Send + Sync + 'static {
     async fn project_usage(&self, project: &str) -> Result<Usage, MetaError>;
     /// For a push of `items` (digest, size) into `project`: its limit, and,
     /// when it has one, its usage and how many of those bytes it does not
-    /// count yet (each digest once). Computed in the database; not part of
+    /// count yet (each digest once; a blob the store has is counted at its
+    /// stored size, not the size the push declares). Computed in the database; not part of
     /// the transaction that then stores the push, so two concurrent pushes
     /// may together overshoot by at most their own sizes.
     async fn quota_check(&self, project: &str, items: &[(Digest, u64)]) -> Result<QuotaCheck, MetaError>;

@@ -100,6 +100,9 @@ pub async fn quota_check_counts_only_what_is_new(s: &dyn MetaStore) {
     // The manifest itself counts by digest: pushing it again adds nothing.
     let again = s.quota_check("team-q", &[(digest(body), body.len() as u64), (known, 1_000)]).await.unwrap();
     assert_eq!(again.adding, 0);
+    // A stored blob counts at its stored size, whatever the push declares.
+    push(s, "team-other/app", "manifest-other", &[("stored", 500)]).await;
+    assert_eq!(s.quota_check("team-q", &[(digest("stored"), 1)]).await.unwrap().adding, 500);
     // Counted in another project does not count here.
     assert_eq!(s.quota_check("team-q", &[(digest("elsewhere"), 9)]).await.unwrap().adding, 9);
     assert!(s.set_project_quota("team-q", None).await.unwrap());

@@ -50,7 +50,8 @@ async fn adding(c: &impl GenericClient, range: &ProjectRange, items: &[(Digest, 
         "WITH {PROJECT_REPOS},
          item(digest, size) AS (
              SELECT d COLLATE \"C\", max(s) FROM unnest($4::text[], $5::bigint[]) AS i(d, s) GROUP BY 1)
-         SELECT COALESCE(sum(size), 0)::bigint FROM item WHERE NOT EXISTS (
+         SELECT COALESCE(sum(COALESCE(b.size, item.size)), 0)::bigint
+         FROM item LEFT JOIN blobs b ON b.digest = item.digest WHERE NOT EXISTS (
                  SELECT 1 FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
                  WHERE mr.child_digest = item.digest AND NOT mr.child_is_manifest
                      AND mr.repository_id IN (SELECT id FROM pr))

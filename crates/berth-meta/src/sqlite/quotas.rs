@@ -95,7 +95,8 @@ impl QuotaStore for SqliteStore {
                      item(digest, size) AS (
                          SELECT json_extract(value, '$[0]'), max(json_extract(value, '$[1]'))
                          FROM json_each(?4) GROUP BY 1)
-                     SELECT COALESCE(sum(size), 0) FROM item WHERE NOT {}",
+                     SELECT COALESCE(sum(COALESCE(b.size, item.size)), 0)
+                     FROM item LEFT JOIN blobs b ON b.digest = item.digest WHERE NOT {}",
                     counted_in_project("item.digest")
                 );
                 let adding: i64 = c
