@@ -66,10 +66,14 @@ pub async fn check_push(app: &App, repo: &RepoName, tags: &[Tag], digest: &Diges
     Ok(())
 }
 
-/// Deleting `tag`: refused if it is immutable.
+/// Deleting `tag`: refused if it exists and is immutable (a missing tag
+/// stays a 404, whatever the rules).
 pub async fn check_delete_tag(app: &App, repo: &RepoName, tag: &Tag) -> ApiResult<()> {
-    match immutable(&*rules(app, repo).await?, repo.as_str(), tag.as_str()) {
-        Some(rule) => Err(denied(repo, tag.as_str(), rule)),
+    let Some(rule) = immutable(&*rules(app, repo).await?, repo.as_str(), tag.as_str()) else {
+        return Ok(());
+    };
+    match app.meta.get_tagged_manifest(repo, tag).await? {
+        Some(_) => Err(denied(repo, tag.as_str(), rule)),
         None => Ok(()),
     }
 }

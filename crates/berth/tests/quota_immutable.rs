@@ -157,6 +157,7 @@ fn an_immutable_tag_cannot_move_or_be_deleted() {
     expect_error(reg.delete("/v2/team-i/app/manifests/v1"), 403, "DENIED");
     expect_error(reg.delete(&format!("/v2/team-i/app/manifests/{}", a.digest)), 403, "DENIED");
     assert_eq!(reg.delete("/v2/team-i/app/manifests/dev").status(), StatusCode::ACCEPTED);
+    expect_error(reg.delete("/v2/team-i/app/manifests/v9"), 404, "MANIFEST_UNKNOWN");
     // Other projects have no rules.
     reg.push_image("team-x/app", "v1");
     assert_eq!(reg.delete("/v2/team-x/app/manifests/v1").status(), StatusCode::ACCEPTED);
