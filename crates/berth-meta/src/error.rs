@@ -15,6 +15,9 @@ pub enum MetaError {
     /// A unique name is taken (a user, later a project or robot).
     #[error("{0} already exists")]
     Conflict(String),
+    /// A value the store refuses (an immutability rule's bad pattern).
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("metadata database error: {0}")]
     Database(String),
     #[error("metadata worker failed: {0}")]

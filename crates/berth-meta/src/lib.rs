@@ -13,14 +13,19 @@
 mod audit;
 mod error;
 mod gc;
+mod immutability;
 mod model;
 pub mod postgres;
 mod projects;
+mod quotas;
+pub mod selectors;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod test_suite;
 #[doc(hidden)]
 pub mod test_suite_audit;
+#[doc(hidden)]
+pub mod test_suite_quota;
 #[doc(hidden)]
 pub mod test_suite_users;
 mod users;
@@ -31,8 +36,10 @@ pub use audit::{
 };
 pub use error::MetaError;
 pub use gc::*;
+pub use immutability::*;
 pub use model::*;
 pub use projects::*;
+pub use quotas::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -79,7 +86,9 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 }
 
 #[async_trait]
-pub trait MetaStore: LeaseStore + GcStore + UserStore + ProjectStore + AuditStore + Send + Sync + 'static {
+pub trait MetaStore:
+    LeaseStore + GcStore + UserStore + ProjectStore + QuotaStore + ImmutabilityStore + AuditStore + Send + Sync + 'static
+{
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

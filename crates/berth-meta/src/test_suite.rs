@@ -45,6 +45,14 @@ macro_rules! metastore_test_suite {
             library_is_public_from_the_start,
             projects_members_and_roles,
         );
+        $crate::metastore_test_suite!(@quota $factory;
+            quota_counts_each_blob_once_per_project,
+            quota_reports_shared_and_exclusive_bytes,
+            quota_stops_counting_a_deleted_manifest,
+            quota_check_counts_only_what_is_new,
+            immutable_rules_per_project,
+            manifest_tags_lists_a_digests_tags,
+        );
         $crate::metastore_test_suite!(@audit $factory;
             audit_batches_append_in_order_and_link,
             audit_concurrent_appends_stay_linear,
@@ -58,6 +66,15 @@ macro_rules! metastore_test_suite {
             async fn $name() {
                 let (store, _guard) = ($factory)().await;
                 $crate::test_suite_audit::$name(&store).await;
+            }
+        )*
+    };
+    (@quota $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_quota::$name(&store).await;
             }
         )*
     };

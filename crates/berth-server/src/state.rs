@@ -3,6 +3,7 @@
 use crate::audit::AuditSink;
 use crate::auth::Authenticator;
 use crate::cache::ManifestCache;
+use crate::immutability::RulesCache;
 use crate::settings::Settings;
 use berth_blob::BlobStore;
 use berth_meta::MetaStore;
@@ -21,6 +22,8 @@ pub struct App {
     pub peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
     /// The audit log's queue ([`AuditSink::disabled`] when auditing is off).
     pub audit: AuditSink,
+    /// Each project's tag immutability rules, for a few seconds.
+    pub immutable_rules: RulesCache,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -43,7 +46,8 @@ impl App {
             }
         }
         let busy_uploads = Mutex::new(HashSet::new());
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, busy_uploads })
+        let immutable_rules = RulesCache::new();
+        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, immutable_rules, busy_uploads })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

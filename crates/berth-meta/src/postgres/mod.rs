@@ -33,11 +33,13 @@
 
 mod audit;
 mod gc;
+mod immutability;
 mod invalidation;
 mod leases;
 mod manifests;
 mod pool;
 mod projects;
+mod quotas;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,11 @@
 
 mod audit;
 mod gc;
+mod immutability;
 mod leases;
 mod pool;
 mod projects;
+mod quotas;
 mod schema;
 mod users;
 

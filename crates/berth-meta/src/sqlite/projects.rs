@@ -1,5 +1,5 @@
 //! [`ProjectStore`] on SQLite. Foreign keys are not enforced on SQLite
-//! connections here, so deletes remove memberships explicitly.
+//! connections here, so deletes remove memberships and immutability rules explicitly.
 
 use super::SqliteStore;
 use crate::{Member, MetaError, Project, ProjectStore, Role};
@@ -85,10 +85,12 @@ impl ProjectStore for SqliteStore {
         let name = name.to_owned();
         self.pool
             .write(move |tx| {
-                tx.prepare_cached(
-                    "DELETE FROM project_members WHERE project_id = (SELECT id FROM projects WHERE name = ?1)",
-                )?
-                .execute([&name])?;
+                for table in ["project_members", "immutable_rules"] {
+                    tx.prepare_cached(&format!(
+                        "DELETE FROM {table} WHERE project_id = (SELECT id FROM projects WHERE name = ?1)"
+                    ))?
+                    .execute([&name])?;
+                }
                 Ok(tx.prepare_cached("DELETE FROM projects WHERE name = ?1")?.execute([&name])? == 1)
             })
             .await

@@ -152,6 +152,25 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO audit_chain VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, '0000000000000000000000000000000000000000000000000000000000000000');
     "#,
+    // Storage quotas and tag immutability (quotas.rs, immutability.rs):
+    // a project's limit in bytes (NULL: none); lookups by digest, so a
+    // project's usage can tell what another project counts too; Harbor's
+    // immutability rules per project.
+    r#"
+    ALTER TABLE projects ADD COLUMN storage_limit INTEGER;
+    CREATE INDEX manifest_references_by_digest ON manifest_references (child_digest);
+    CREATE INDEX manifests_by_digest ON manifests (digest);
+    CREATE TABLE immutable_rules (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        repo_decoration TEXT NOT NULL,
+        repo_pattern TEXT NOT NULL,
+        tag_decoration TEXT NOT NULL,
+        tag_pattern TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX immutable_rules_by_project ON immutable_rules (project_id);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -139,6 +139,20 @@ fn child_required(policy: &IndexPolicy, d: &berth_oci::Descriptor) -> bool {
     }
 }
 
+/// What a manifest adds to its project's usage: itself, and the blobs of an
+/// image that are stored here (an index's children are manifests the
+/// repository already holds, so already counted).
+fn quota_items(digest: &Digest, size: usize, kind: &ManifestKind) -> Vec<(Digest, u64)> {
+    let mut items = vec![(digest.clone(), size as u64)];
+    if let ManifestKind::Image { config, layers } = kind {
+        let stored = std::iter::once(config)
+            .chain(layers)
+            .filter(|d| !media_type::is_non_distributable(&d.media_type) && d.urls.is_empty());
+        items.extend(stored.map(|d| (d.digest.clone(), d.size)));
+    }
+    items
+}
+
 pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiResult<Response> {
     let repo = parse_name(name)?;
     let r = parse_reference(reference)?.ok_or_else(|| manifest_invalid(format!("invalid tag {reference:?}")))?;
@@ -202,6 +216,8 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
             .map(|d| ChildRef { digest: d.digest.clone(), is_manifest: true, required: child_required(policy, d) })
             .collect(),
     };
+    crate::immutability::check_push(ctx.app, &repo, &tags, &digest).await?;
+    crate::quota::enforce(ctx.app, &repo, &quota_items(&digest, bytes.len(), &parsed.kind)).await?;
     let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
     let new = NewManifest {
         digest: digest.clone(),
@@ -231,10 +247,12 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Res
     let unknown = || ApiError::new(ErrorCode::ManifestUnknown).detail(serde_json::json!({ "reference": reference }));
     match parse_reference(reference)?.ok_or_else(unknown)? {
         Ref::Digest(d) => {
+            crate::immutability::check_delete_manifest(ctx.app, &repo, &d).await?;
             let tags = ctx.app.meta.delete_manifest(&repo, &d).await?.ok_or_else(unknown)?;
             crate::peers::invalidate(ctx.app, &repo, &tags, Some(&d)).await?;
         }
         Ref::Tag(t) => {
+            crate::immutability::check_delete_tag(ctx.app, &repo, &t).await?;
             if !ctx.app.meta.delete_tag(&repo, &t).await? {
                 return Err(unknown());
             }
