@@ -3,9 +3,9 @@
 //! administrators may do everything; on a public project everyone may see
 //! the project and its repositories.
 //!
-//! A project the caller may not see answers 404 exactly as a missing one,
-//! so names of private projects do not leak; one the caller sees but may
-//! not change answers 403.
+//! A project the caller may not see answers 404 exactly as a missing one
+//! (401 to anonymous callers, in both cases), so names of private projects
+//! do not leak; one the caller sees but may not change answers 403.
 
 use super::caller::Caller;
 use super::error::{AdminError, AdminResult};
@@ -112,7 +112,10 @@ pub async fn project_for(
     action: ProjectAction,
 ) -> AdminResult<(Project, Option<Role>)> {
     let found = app.meta.project_access(name, caller.user.as_ref().map(|u| u.id)).await?;
-    let Some((project, role)) = found else { return Err(not_found(name)) };
+    // Anonymous callers are asked to log in whether the project is private
+    // or missing, so neither answer tells them which.
+    let hidden = || if caller.user.is_none() { AdminError::unauthorized() } else { not_found(name) };
+    let Some((project, role)) = found else { return Err(hidden()) };
     if caller.is_admin() {
         return Ok((project, role));
     }
@@ -123,11 +126,8 @@ pub async fn project_for(
     if allowed {
         return Ok((project, role));
     }
-    if role.is_none() && !project.public {
-        return Err(not_found(name));
-    }
-    if caller.user.is_none() {
-        return Err(AdminError::unauthorized());
+    if caller.user.is_none() || (role.is_none() && !project.public) {
+        return Err(hidden());
     }
     let held = role.map_or("no role", role_name);
     Err(AdminError::forbidden(format!(
