@@ -5,6 +5,7 @@ mod gc;
 mod leases;
 mod pool;
 mod projects;
+mod retention;
 mod schema;
 mod users;
 
