@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod listener;
 pub mod peers;
+pub mod pull_stats;
 pub mod route;
 mod sendfile;
 mod settings;

@@ -21,6 +21,9 @@ pub struct App {
     pub peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
     /// The audit log's queue ([`AuditSink::disabled`] when auditing is off).
     pub audit: AuditSink,
+    /// Manifest pulls waiting to be written (`berth serve` starts the
+    /// writer: `pull_stats::spawn_flusher`).
+    pub pull_stats: Arc<crate::pull_stats::PullStats>,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -43,7 +46,8 @@ impl App {
             }
         }
         let busy_uploads = Mutex::new(HashSet::new());
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, busy_uploads })
+        let pull_stats = Arc::default();
+        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, pull_stats, busy_uploads })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

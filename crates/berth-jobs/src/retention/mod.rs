@@ -10,7 +10,7 @@ pub mod selector;
 
 pub use plan::{plan, Decision, Role};
 pub use policy::{Policy, PolicyError, Rule, Template};
-pub use run::{run, RetentionError, RetentionOptions, RetentionReport};
+pub use run::{run, run_due, Invalidate, Removed, RetentionError, RetentionOptions, RetentionReport};
 
 #[cfg(test)]
 mod plan_tests;

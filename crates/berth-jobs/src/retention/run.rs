@@ -94,15 +94,54 @@ pub async fn run(
     project: &str,
     opts: &RetentionOptions,
 ) -> Result<RetentionReport, RetentionError> {
+    let lease = acquire(meta, clock, project, opts).await?;
+    let outcome = leased(meta, clock, project, opts, &lease).await;
+    release(meta, project, opts, &lease).await;
+    outcome
+}
+
+/// A scheduled run due at `due_ms`: runs unless a run that removes (not a
+/// dry one) already started since, so each due time runs once per cluster
+/// however many nodes wake for it. `None` if it had already run.
+pub async fn run_due(
+    meta: &dyn MetaStore,
+    clock: &dyn Clock,
+    project: &str,
+    due_ms: i64,
+    opts: &RetentionOptions,
+) -> Result<Option<RetentionReport>, RetentionError> {
+    let lease = acquire(meta, clock, project, opts).await?;
+    // Checked under the lease: a run that started since holds or held it.
+    let ran = async {
+        let runs = meta.retention_runs(project, 16).await?;
+        Ok::<_, MetaError>(runs.iter().any(|r| !r.dry_run && r.started_ms >= due_ms))
+    };
+    let outcome = match ran.await {
+        Ok(true) => Ok(None),
+        Ok(false) => leased(meta, clock, project, opts, &lease).await.map(Some),
+        Err(e) => Err(e.into()),
+    };
+    release(meta, project, opts, &lease).await;
+    outcome
+}
+
+async fn acquire(
+    meta: &dyn MetaStore,
+    clock: &dyn Clock,
+    project: &str,
+    opts: &RetentionOptions,
+) -> Result<String, RetentionError> {
     let lease = lease_name(project);
     if !meta.try_acquire_lease(&lease, &opts.holder, LEASE_TTL, clock.now_ms()).await? {
         return Err(RetentionError::Busy(project.to_owned()));
     }
-    let outcome = leased(meta, clock, project, opts, &lease).await;
-    if let Err(e) = meta.release_lease(&lease, &opts.holder).await {
+    Ok(lease)
+}
+
+async fn release(meta: &dyn MetaStore, project: &str, opts: &RetentionOptions, lease: &str) {
+    if let Err(e) = meta.release_lease(lease, &opts.holder).await {
         tracing::warn!(project, error = %e, "releasing the retention lease");
     }
-    outcome
 }
 
 async fn leased(
