@@ -83,3 +83,24 @@ async fn dry_run_then_apply_removes_what_the_plan_listed() {
     let busy = run(&meta, &clock, "team", &RetentionOptions::default()).await.unwrap_err();
     assert!(matches!(busy, RetentionError::Busy(_)), "{busy}");
 }
+
+#[tokio::test]
+async fn a_due_time_runs_once_however_many_nodes_wake_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = SqliteStore::open(&dir.path().join("m.sqlite")).unwrap();
+    let repo = RepoName::parse("team/app").unwrap();
+    for i in 1..=3 {
+        meta.put_manifest(&repo, &image(&format!("m{i}")), &[Tag::parse(&format!("v{i}")).unwrap()], i).await.unwrap();
+    }
+    meta.set_retention_policy("team", POLICY, Some("0 * * * *"), 0).await.unwrap();
+    let clock = ManualClock::new(3_600_000);
+    let node = |n: &str| RetentionOptions { holder: n.into(), ..RetentionOptions::default() };
+    let first = super::run_due(&meta, &clock, "team", 3_600_000, &node("a")).await.unwrap();
+    assert_eq!(first.map(|r| r.removed), Some(1));
+    clock.advance(1_000);
+    assert!(super::run_due(&meta, &clock, "team", 3_600_000, &node("b")).await.unwrap().is_none(), "already ran");
+    // A dry run does not count as the scheduled one.
+    clock.set(7_200_000);
+    run(&meta, &clock, "team", &RetentionOptions { dry_run: true, ..node("c") }).await.unwrap();
+    assert!(super::run_due(&meta, &clock, "team", 7_200_000, &node("b")).await.unwrap().is_some());
+}
