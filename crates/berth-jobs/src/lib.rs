@@ -9,6 +9,7 @@
 //! both drive it. The safety argument is in `docs/garbage-collection.md`.
 
 pub mod gc;
+pub mod retention;
 pub mod schedule;
 pub mod scrub;
 pub mod uploads;

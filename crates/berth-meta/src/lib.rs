@@ -18,6 +18,7 @@ mod model;
 pub mod postgres;
 mod projects;
 mod quotas;
+mod retention;
 pub mod selectors;
 pub mod sqlite;
 #[doc(hidden)]
@@ -26,6 +27,7 @@ pub mod test_suite;
 pub mod test_suite_audit;
 #[doc(hidden)]
 pub mod test_suite_quota;
+pub mod test_suite_retention;
 #[doc(hidden)]
 pub mod test_suite_users;
 mod users;
@@ -40,6 +42,7 @@ pub use immutability::*;
 pub use model::*;
 pub use projects::*;
 pub use quotas::*;
+pub use retention::{RetentionArtifact, RetentionItem, RetentionRun, RetentionStore, StoredPolicy};
 pub use users::*;
 
 use async_trait::async_trait;
@@ -87,7 +90,17 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 
 #[async_trait]
 pub trait MetaStore:
-    LeaseStore + GcStore + UserStore + ProjectStore + QuotaStore + ImmutabilityStore + AuditStore + Send + Sync + 'static
+    LeaseStore
+    + GcStore
+    + UserStore
+    + ProjectStore
+    + QuotaStore
+    + ImmutabilityStore
+    + AuditStore
+    + RetentionStore
+    + Send
+    + Sync
+    + 'static
 {
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;

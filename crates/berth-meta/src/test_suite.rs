@@ -59,6 +59,20 @@ macro_rules! metastore_test_suite {
             audit_retention_keeps_the_chain_verifiable,
             audit_retention_runs_once_per_cluster,
         );
+        $crate::metastore_test_suite!(@retention $factory;
+            retention_policies_are_kept_per_project,
+            retention_lists_a_projects_artifacts,
+            retention_runs_record_their_decisions,
+        );
+    };
+    (@retention $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_retention::$name(&store).await;
+            }
+        )*
     };
     (@audit $factory:expr; $($name:ident),* $(,)?) => {
         $(

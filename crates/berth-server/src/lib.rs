@@ -15,6 +15,7 @@ mod handlers;
 mod immutability;
 mod listener;
 pub mod peers;
+pub mod pull_stats;
 mod quota;
 pub mod route;
 mod sendfile;

@@ -24,6 +24,9 @@ pub struct App {
     pub audit: AuditSink,
     /// Each project's tag immutability rules, for a few seconds.
     pub immutable_rules: RulesCache,
+    /// Manifest pulls waiting to be written (`berth serve` starts the
+    /// writer: `pull_stats::spawn_flusher`).
+    pub pull_stats: Arc<crate::pull_stats::PullStats>,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -47,7 +50,8 @@ impl App {
         }
         let busy_uploads = Mutex::new(HashSet::new());
         let immutable_rules = RulesCache::new();
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, immutable_rules, busy_uploads })
+        let pull_stats = Arc::default();
+        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, immutable_rules, pull_stats, busy_uploads })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

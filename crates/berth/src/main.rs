@@ -7,6 +7,7 @@ mod gc;
 mod logging;
 mod migrate;
 mod remote;
+mod retention;
 mod scrub;
 mod serve;
 mod settings;
@@ -81,12 +82,31 @@ enum Command {
         #[arg(long)]
         quarantine: bool,
     },
+    /// Tag retention (Harbor's policies, stored per project).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Storage used per repository: logical, shared, and freed by deleting it.
     Usage {
         config: Option<PathBuf>,
         /// Only this repository.
         #[arg(long)]
         repo: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run a project's policy now: record what it retains and removes and,
+    /// unless --dry-run, remove it (blob bytes go at the next gc).
+    Run {
+        config: Option<PathBuf>,
+        #[arg(long)]
+        project: String,
+        /// Record and list the plan; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -215,6 +235,9 @@ fn main() -> ExitCode {
         Command::MigrateStorage { config, to } => with_config(config, |l| migrate::run(l, to).map(|()| true)),
         Command::Scrub { config, quarantine } => with_config(config, |l| scrub::run(l, quarantine)),
         Command::Usage { config, repo } => with_config(config, |l| gc::usage(l, repo).map(|()| true)),
+        Command::Retention { command: RetentionCommand::Run { config, project, dry_run } } => {
+            with_config(config, |l| retention::run_cli(l, project, dry_run).map(|()| true))
+        }
         Command::Admin { command: AdminCommand::Bootstrap { config, user, password_file }, .. } => {
             with_config(config, |l| admin::bootstrap(l, admin::BootstrapArgs { user, password_file }))
         }

@@ -46,6 +46,10 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
             crate::gc::spawn_scheduled(&config, schedule, app.clone())?;
         }
 
+        // Pull times for retention's pull-based rules, then the projects' schedules.
+        berth_server::pull_stats::spawn_flusher(app.pull_stats.clone(), app.meta.clone());
+        crate::retention::spawn_scheduler(app.clone());
+
         let purging = &config.storage.maintenance.uploadpurging;
         if purging.enabled {
             spawn_purge(

@@ -40,6 +40,7 @@ mod manifests;
 mod pool;
 mod projects;
 mod quotas;
+mod retention;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -193,6 +193,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX immutable_rules_by_project ON immutable_rules (project_id);
     "#,
+    // Tag retention (retention.rs): manifests' last pull time, projects'
+    // policies (Harbor's JSON), and runs with what each kept or removed.
+    r#"
+    ALTER TABLE manifests ADD COLUMN last_pulled_ms BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE retention_policies (
+        project TEXT COLLATE "C" PRIMARY KEY,
+        policy TEXT NOT NULL,
+        cron TEXT,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE TABLE retention_runs (
+        id BIGSERIAL PRIMARY KEY,
+        project TEXT COLLATE "C" NOT NULL,
+        dry_run BOOLEAN NOT NULL,
+        started_ms BIGINT NOT NULL,
+        finished_ms BIGINT,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX retention_runs_by_project ON retention_runs (project, id);
+    CREATE TABLE retention_items (
+        run_id BIGINT NOT NULL,
+        seq INTEGER NOT NULL,
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        retained BOOLEAN NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

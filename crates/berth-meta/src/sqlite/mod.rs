@@ -7,6 +7,7 @@ mod leases;
 mod pool;
 mod projects;
 mod quotas;
+mod retention;
 mod schema;
 mod users;
 

@@ -171,6 +171,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX immutable_rules_by_project ON immutable_rules (project_id);
     "#,
+    // Tag retention (retention.rs): manifests' last pull time, projects'
+    // policies (Harbor's JSON), and runs with what each kept or removed.
+    r#"
+    ALTER TABLE manifests ADD COLUMN last_pulled_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE retention_policies (
+        project TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        cron TEXT,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE retention_runs (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX retention_runs_by_project ON retention_runs (project, id);
+    CREATE TABLE retention_items (
+        run_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        retained INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -97,6 +97,9 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Respon
             .any(|t| t == m.etag.as_bytes() || t == m.digest_header.as_bytes())
     });
     let status = if not_modified { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    if ctx.parts.method == Method::GET {
+        ctx.app.pull_stats.record(&repo, &m.digest, crate::state::now_ms());
+    }
     let body =
         if ctx.parts.method == Method::HEAD || not_modified { Body::empty() } else { Body::from(m.body.clone()) };
     let mut resp = Response::new(body);
