@@ -4,8 +4,9 @@
 //! A project's rules are read through a cache of a few seconds, as the
 //! policy caches projects (`auth/policy.rs`): every manifest PUT and DELETE
 //! needs them, rules change rarely, and a query per push would be a
-//! database round trip on the hottest write path. So a rule created or
-//! changed takes effect on each node within `RULES_TTL`.
+//! database round trip on the hottest write path. A rule changed through
+//! this node's admin API takes effect here at once ([`RulesCache::forget`]);
+//! on other nodes within `RULES_TTL`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::App;
@@ -22,6 +23,11 @@ pub struct RulesCache(Cache<String, Arc<TagRules>>);
 impl RulesCache {
     pub fn new() -> RulesCache {
         RulesCache(Cache::builder().max_capacity(10_000).time_to_live(RULES_TTL).build())
+    }
+
+    /// Drops the cached rules of `project`, so the next push reads them anew.
+    pub fn forget(&self, project: &str) {
+        self.0.invalidate(project);
     }
 }
 

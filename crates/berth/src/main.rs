@@ -32,9 +32,9 @@ enum Command {
         /// Configuration file (default: REGISTRY_CONFIGURATION_PATH, else built-in defaults).
         config: Option<PathBuf>,
     },
-    /// Administration: users, projects, members and the audit log through a
-    /// running server's admin API (after `berth admin login`), or
-    /// `bootstrap` on the database directly.
+    /// Administration: users, projects, members, quotas, immutability rules
+    /// and the audit log through a running server's admin API (after
+    /// `berth admin login`), or `bootstrap` on the database directly.
     Admin {
         /// Print the API's JSON instead of tables.
         #[arg(long, global = true)]
@@ -152,6 +152,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::MembersCommand,
     },
+    /// A project's storage quota and usage (setting it: administrators).
+    Quota {
+        #[command(subcommand)]
+        command: remote::QuotaCommand,
+    },
+    /// A project's tag immutability rules.
+    Immutable {
+        #[command(subcommand)]
+        command: remote::ImmutableCommand,
+    },
     /// Read the audit log through the server (administrators).
     AuditLogs {
         /// Entries after this id.
@@ -249,6 +259,8 @@ fn main() -> ExitCode {
                 AdminCommand::Users { command } => remote::Remote::Users(command),
                 AdminCommand::Projects { command } => remote::Remote::Projects(command),
                 AdminCommand::Members { command } => remote::Remote::Members(command),
+                AdminCommand::Quota { command } => remote::Remote::Quota(command),
+                AdminCommand::Immutable { command } => remote::Remote::Immutable(command),
                 AdminCommand::AuditLogs { after, limit } => remote::Remote::AuditLogs { after, limit },
             };
             match remote::run(remote, json) {

@@ -13,8 +13,10 @@ mod access;
 mod audit_log;
 mod caller;
 mod error;
+mod immutability;
 mod page;
 mod projects;
+mod quotas;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -40,7 +42,8 @@ use utoipa_axum::router::OpenApiRouter;
     servers((url = "/api/v1")),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "users"), (name = "projects"), (name = "members"), (name = "audit"),
+        (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
+        (name = "audit"),
     )
 )]
 struct ApiDoc;
@@ -66,6 +69,8 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
         .merge(projects::router())
+        .merge(quotas::router())
+        .merge(immutability::router())
         .merge(audit_log::router())
         .split_for_parts()
 }

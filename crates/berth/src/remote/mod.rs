@@ -2,8 +2,11 @@
 //! REST API (`/api/v1`), with a login of their own (`session.rs`). Tables
 //! by default, the API's JSON with `--json`.
 
+mod quotas;
 mod session;
 mod table;
+
+pub use quotas::{ImmutableCommand, QuotaCommand};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -86,6 +89,8 @@ pub enum Remote {
     Users(UsersCommand),
     Projects(ProjectsCommand),
     Members(MembersCommand),
+    Quota(QuotaCommand),
+    Immutable(ImmutableCommand),
     AuditLogs { after: Option<i64>, limit: Option<usize> },
 }
 
@@ -126,6 +131,8 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Users(c) => users(&api, &out, c),
         Remote::Projects(c) => projects(&api, &out, c),
         Remote::Members(c) => members(&api, &out, c),
+        Remote::Quota(c) => quotas::quota(&api, &out, c),
+        Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::AuditLogs { after, limit } => {
             let mut path = format!("/audit-logs?limit={}", limit.unwrap_or(100));
             if let Some(a) = after {
