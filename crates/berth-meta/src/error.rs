@@ -15,6 +15,12 @@ pub enum MetaError {
     /// A unique name is taken (a user, later a project or robot).
     #[error("{0} already exists")]
     Conflict(String),
+    /// Something a write depends on does not exist (a robot's project).
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A value the store's rules refuse (a robot name that does not fit its project).
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("metadata database error: {0}")]
     Database(String),
     #[error("metadata worker failed: {0}")]

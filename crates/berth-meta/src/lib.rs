@@ -16,11 +16,14 @@ mod gc;
 mod model;
 pub mod postgres;
 mod projects;
+mod robots;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod test_suite;
 #[doc(hidden)]
 pub mod test_suite_audit;
+#[doc(hidden)]
+pub mod test_suite_robots;
 #[doc(hidden)]
 pub mod test_suite_users;
 mod users;
@@ -33,6 +36,7 @@ pub use error::MetaError;
 pub use gc::*;
 pub use model::*;
 pub use projects::*;
+pub use robots::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -79,7 +83,9 @@ pub(crate) fn lease_expiry(now_ms: i64, ttl: Duration) -> i64 {
 }
 
 #[async_trait]
-pub trait MetaStore: LeaseStore + GcStore + UserStore + ProjectStore + AuditStore + Send + Sync + 'static {
+pub trait MetaStore:
+    LeaseStore + GcStore + UserStore + ProjectStore + RobotStore + AuditStore + Send + Sync + 'static
+{
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

@@ -45,6 +45,13 @@ macro_rules! metastore_test_suite {
             library_is_public_from_the_start,
             projects_members_and_roles,
         );
+        $crate::metastore_test_suite!(@robots $factory;
+            robots_are_created_found_and_unique,
+            robots_must_fit_their_project,
+            robots_list_by_name_and_project,
+            robots_update_rotate_and_delete,
+            deleting_a_project_deletes_its_robots,
+        );
         $crate::metastore_test_suite!(@audit $factory;
             audit_batches_append_in_order_and_link,
             audit_concurrent_appends_stay_linear,
@@ -58,6 +65,15 @@ macro_rules! metastore_test_suite {
             async fn $name() {
                 let (store, _guard) = ($factory)().await;
                 $crate::test_suite_audit::$name(&store).await;
+            }
+        )*
+    };
+    (@robots $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_robots::$name(&store).await;
             }
         )*
     };

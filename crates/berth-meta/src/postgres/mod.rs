@@ -38,6 +38,7 @@ mod leases;
 mod manifests;
 mod pool;
 mod projects;
+mod robots;
 mod schema;
 #[cfg(test)]
 mod tests;

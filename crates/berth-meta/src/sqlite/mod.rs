@@ -5,6 +5,7 @@ mod gc;
 mod leases;
 mod pool;
 mod projects;
+mod robots;
 mod schema;
 mod users;
 
