@@ -186,6 +186,27 @@ mod tests {
         assert!(check_grant(&disabled, None, None, &[]).is_err());
     }
 
+    /// The database path: the creator's current role decides, and an
+    /// unknown project grants nothing.
+    #[tokio::test]
+    async fn may_grant_reads_the_creators_role() {
+        use berth_meta::{NewUser, ProjectStore, UserStore};
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::sync::Arc::new(berth_meta::sqlite::SqliteStore::open(&dir.path().join("m.sqlite")).unwrap());
+        let new = |name: &str| NewUser { name: name.into(), password_hash: "x".into(), admin: false };
+        let alice = meta.create_user(&new("alice"), 1).await.unwrap();
+        let bob = meta.create_user(&new("bob"), 1).await.unwrap();
+        meta.create_project("team-a", false, Some(alice.id), 1).await.unwrap();
+        meta.set_member("team-a", bob.id, Role::Maintainer).await.unwrap();
+        let policy = Policy::new(meta.clone(), false, true, crate::auth::ProjectCreation::Everyone);
+        let push = [perm("team-a", RobotAction::Push)];
+        assert!(policy.may_grant(&alice, Some("team-a"), &push).await.is_ok());
+        assert!(matches!(policy.may_grant(&bob, Some("team-a"), &push).await, Err(GrantError::Exceeds(_))));
+        assert!(matches!(policy.may_grant(&alice, Some("nope"), &[]).await, Err(GrantError::Exceeds(_))));
+        meta.set_member("team-a", alice.id, Role::Developer).await.unwrap();
+        assert!(policy.may_grant(&alice, Some("team-a"), &push).await.is_err(), "a lost role counts at once");
+    }
+
     #[test]
     fn robots_hold_exactly_their_permissions() {
         let ci = robot(Some("team-a"), vec![perm("team-a", RobotAction::Pull), perm("team-a", RobotAction::Push)]);
