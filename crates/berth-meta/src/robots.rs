@@ -199,7 +199,8 @@ pub(crate) fn fold_rows(rows: impl IntoIterator<Item = (Robot, PermissionRow)>) 
 #[async_trait]
 pub trait RobotStore: Send + Sync + 'static {
     /// Creates a robot; [`MetaError::Conflict`] if the name is taken,
-    /// [`MetaError::NotFound`] if its project does not exist,
+    /// [`MetaError::NotFound`] if its project (or one its permissions name)
+    /// does not exist,
     /// [`MetaError::Invalid`] if its name or permissions do not fit it.
     async fn create_robot(&self, robot: &NewRobot, now_ms: i64) -> Result<Robot, MetaError>;
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>, MetaError>;
@@ -213,7 +214,8 @@ pub trait RobotStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Robot>, MetaError>;
     /// Replaces description, disabled, expiry and permissions. False if no
-    /// such robot; [`MetaError::Invalid`] if the permissions do not fit it.
+    /// such robot; [`MetaError::Invalid`] if the permissions do not fit it,
+    /// [`MetaError::NotFound`] if they name a project that does not exist.
     async fn update_robot(&self, id: i64, update: &RobotUpdate) -> Result<bool, MetaError>;
     /// Replaces the secret hash and bumps the generation: the new
     /// generation, `None` if no such robot.

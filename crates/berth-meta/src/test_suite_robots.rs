@@ -68,7 +68,18 @@ pub async fn robots_must_fit_their_project(s: &dyn MetaStore) {
         let err = s.create_robot(&bad, 3).await.unwrap_err();
         assert!(matches!(err, MetaError::Invalid(_)), "{}: {err}", bad.name);
     }
+    // Permissions name existing projects (or `*`).
+    let ghost = new_robot("robot$ghost", None, vec![perm("*", RobotAction::Pull), perm("nope", RobotAction::Pull)]);
+    assert!(matches!(s.create_robot(&ghost, 4).await.unwrap_err(), MetaError::NotFound(_)));
     assert!(s.list_robots(None, None, 10).await.unwrap().is_empty(), "nothing half-created");
+    let mirror = s.create_robot(&new_robot("robot$mirror", None, vec![]), 5).await.unwrap();
+    let update = RobotUpdate {
+        description: String::new(),
+        disabled: false,
+        expires_ms: None,
+        permissions: vec![perm("nope", RobotAction::Pull)],
+    };
+    assert!(matches!(s.update_robot(mirror.id, &update).await.unwrap_err(), MetaError::NotFound(_)));
 }
 
 pub async fn robots_list_by_name_and_project(s: &dyn MetaStore) {

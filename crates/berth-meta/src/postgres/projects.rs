@@ -83,9 +83,9 @@ impl ProjectStore for PostgresStore {
         retrying(|| async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            super::robots::delete_permissions_in(&tx, name).await?;
             let st = tx.prepare_cached("DELETE FROM projects WHERE name = $1").await?;
             let deleted = tx.execute(&st, &[&name]).await? == 1;
+            super::robots::delete_permissions_in(&tx, name).await?;
             tx.commit().await?;
             Ok(deleted)
         })

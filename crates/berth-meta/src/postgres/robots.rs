@@ -60,9 +60,28 @@ async fn insert_permissions(
     Ok(())
 }
 
+/// Checks that every project the permissions name exists, and keeps those
+/// rows (`FOR SHARE`) until the caller commits: a concurrent
+/// `delete_project` waits, then removes what was just granted in it.
+async fn lock_namespaces(c: &impl GenericClient, permissions: &[RobotPermission]) -> Result<(), TxError> {
+    let mut names: Vec<&str> = permissions.iter().map(|p| p.namespace.as_str()).filter(|n| *n != "*").collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let st = c.prepare_cached("SELECT name FROM projects WHERE name = ANY($1) FOR SHARE").await?;
+    let found: Vec<String> = c.query(&st, &[&names]).await?.iter().map(|r| r.get(0)).collect();
+    match names.iter().find(|n| !found.iter().any(|f| f == *n)) {
+        Some(missing) => Err(MetaError::NotFound(format!("project {missing}")).into()),
+        None => Ok(()),
+    }
+}
+
 /// Removes every permission naming project `name` (system robots' too),
-/// inside the caller's `delete_project` transaction; the project's own
-/// robots go by cascade.
+/// inside the caller's `delete_project` transaction, after the project row
+/// is deleted (so a grant that held it `FOR SHARE` has committed and is
+/// seen); the project's own robots go by cascade.
 pub(super) async fn delete_permissions_in(c: &impl GenericClient, name: &str) -> Result<(), TxError> {
     let st = c.prepare_cached("DELETE FROM robot_permissions WHERE namespace = $1").await?;
     c.execute(&st, &[&name]).await?;
@@ -109,6 +128,7 @@ impl RobotStore for PostgresStore {
                 return Err(MetaError::Conflict(format!("robot {}", robot.name)).into());
             };
             let id: i64 = inserted.get(0);
+            lock_namespaces(&tx, &robot.permissions).await?;
             insert_permissions(&tx, id, &robot.permissions).await?;
             let created = select(&tx, "SELECT * FROM robots WHERE id = $1", &[&id]).await?.pop();
             tx.commit().await?;
@@ -154,6 +174,7 @@ impl RobotStore for PostgresStore {
                 return Ok(false);
             };
             check_permissions(found.get::<_, Option<&str>>(0), &update.permissions)?;
+            lock_namespaces(&tx, &update.permissions).await?;
             let st = tx
                 .prepare_cached("UPDATE robots SET description = $2, disabled = $3, expires_ms = $4 WHERE id = $1")
                 .await?;

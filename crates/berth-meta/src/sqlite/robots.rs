@@ -52,6 +52,18 @@ fn insert_permissions(c: &Connection, robot_id: i64, permissions: &[RobotPermiss
     Ok(())
 }
 
+/// Checks that every project the permissions name exists (one writer:
+/// no delete can come between this and the commit).
+fn check_namespaces(c: &Connection, permissions: &[RobotPermission]) -> Result<(), MetaError> {
+    let mut st = c.prepare_cached("SELECT 1 FROM projects WHERE name = ?1")?;
+    for p in permissions.iter().filter(|p| p.namespace != "*") {
+        if !st.exists([&p.namespace])? {
+            return Err(MetaError::NotFound(format!("project {}", p.namespace)));
+        }
+    }
+    Ok(())
+}
+
 /// Removes the robots of project `name` and every permission naming it,
 /// inside the caller's transaction (`delete_project`).
 pub(super) fn delete_for_project(c: &Connection, name: &str) -> Result<(), MetaError> {
@@ -100,6 +112,7 @@ impl RobotStore for SqliteStore {
                     )
                     .optional()?
                     .ok_or_else(|| MetaError::Conflict(format!("robot {}", robot.name)))?;
+                check_namespaces(tx, &robot.permissions)?;
                 insert_permissions(tx, id, &robot.permissions)?;
                 select(tx, "SELECT * FROM robots WHERE id = ?1", &[&id])?
                     .pop()
@@ -151,6 +164,7 @@ impl RobotStore for SqliteStore {
                     return Ok(false);
                 };
                 check_permissions(project.as_deref(), &update.permissions)?;
+                check_namespaces(tx, &update.permissions)?;
                 tx.prepare_cached("UPDATE robots SET description = ?2, disabled = ?3, expires_ms = ?4 WHERE id = ?1")?
                     .execute(params![id, update.description, update.disabled, update.expires_ms])?;
                 tx.prepare_cached("DELETE FROM robot_permissions WHERE robot_id = ?1")?.execute([id])?;
