@@ -51,6 +51,7 @@ macro_rules! metastore_test_suite {
             robots_list_by_name_and_project,
             robots_update_rotate_and_delete,
             deleting_a_project_deletes_its_robots,
+            concurrent_grant_and_project_delete_leave_no_permission,
         );
         $crate::metastore_test_suite!(@audit $factory;
             audit_batches_append_in_order_and_link,

@@ -175,3 +175,24 @@ pub async fn deleting_a_project_deletes_its_robots(s: &dyn MetaStore) {
     let reborn = s.create_robot(&new_robot("robot$team-a+ci", Some("team-a"), vec![]), 4).await.unwrap();
     assert!(reborn.permissions.is_empty(), "no permission row of the old robot survives");
 }
+
+/// A grant racing a project's deletion: either the grant fails (the project
+/// is gone) or the deletion removes what it granted; never a permission in
+/// a deleted project, which a re-created project would otherwise inherit.
+pub async fn concurrent_grant_and_project_delete_leave_no_permission(s: &dyn MetaStore) {
+    for round in 0..20 {
+        let project = format!("race{round}");
+        s.create_project(&project, false, None, 1).await.unwrap();
+        let robot = new_robot(&format!("robot$race{round}"), None, vec![perm(&project, RobotAction::Pull)]);
+        let (created, deleted) = tokio::join!(s.create_robot(&robot, 2), s.delete_project(&project));
+        assert!(deleted.unwrap(), "round {round}");
+        match created {
+            Ok(r) => {
+                let now = s.robot_by_id(r.id).await.unwrap().unwrap();
+                assert!(now.permissions.is_empty(), "round {round}: {:?}", now.permissions);
+            }
+            Err(MetaError::NotFound(_)) => {}
+            Err(e) => panic!("round {round}: {e}"),
+        }
+    }
+}
