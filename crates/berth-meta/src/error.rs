@@ -15,7 +15,10 @@ pub enum MetaError {
     /// A unique name is taken (a user, later a project or robot).
     #[error("{0} already exists")]
     Conflict(String),
-    /// A value the store refuses (an immutability rule's bad pattern).
+    /// Something a write depends on does not exist (a robot's project).
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A value the store's rules refuse (a robot name that does not fit its project, an immutability rule's bad pattern).
     #[error("invalid: {0}")]
     Invalid(String),
     #[error("metadata database error: {0}")]

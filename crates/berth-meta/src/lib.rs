@@ -19,6 +19,7 @@ pub mod postgres;
 mod projects;
 mod quotas;
 mod retention;
+mod robots;
 pub mod selectors;
 pub mod sqlite;
 #[doc(hidden)]
@@ -28,6 +29,7 @@ pub mod test_suite_audit;
 #[doc(hidden)]
 pub mod test_suite_quota;
 pub mod test_suite_retention;
+pub mod test_suite_robots;
 #[doc(hidden)]
 pub mod test_suite_users;
 mod users;
@@ -43,6 +45,7 @@ pub use model::*;
 pub use projects::*;
 pub use quotas::*;
 pub use retention::{RetentionArtifact, RetentionItem, RetentionRun, RetentionStore, StoredPolicy};
+pub use robots::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -94,6 +97,7 @@ pub trait MetaStore:
     + GcStore
     + UserStore
     + ProjectStore
+    + RobotStore
     + QuotaStore
     + ImmutabilityStore
     + AuditStore

@@ -53,6 +53,14 @@ macro_rules! metastore_test_suite {
             immutable_rules_per_project,
             manifest_tags_lists_a_digests_tags,
         );
+        $crate::metastore_test_suite!(@robots $factory;
+            robots_are_created_found_and_unique,
+            robots_must_fit_their_project,
+            robots_list_by_name_and_project,
+            robots_update_rotate_and_delete,
+            deleting_a_project_deletes_its_robots,
+            concurrent_grant_and_project_delete_leave_no_permission,
+        );
         $crate::metastore_test_suite!(@audit $factory;
             audit_batches_append_in_order_and_link,
             audit_concurrent_appends_stay_linear,
@@ -89,6 +97,15 @@ macro_rules! metastore_test_suite {
             async fn $name() {
                 let (store, _guard) = ($factory)().await;
                 $crate::test_suite_quota::$name(&store).await;
+            }
+        )*
+    };
+    (@robots $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_robots::$name(&store).await;
             }
         )*
     };

@@ -25,7 +25,9 @@ pub mod tls;
 mod urls;
 
 pub use audit::{AuditOptions, AuditSink, AuditWriter};
-pub use auth::{Authenticator, Policy, ProjectCreation, Realm, TokenAuth, TokenService, UserDirectory};
+pub use auth::{
+    Account, Authenticator, GrantError, Policy, ProjectCreation, Realm, TokenAuth, TokenService, UserDirectory,
+};
 pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;

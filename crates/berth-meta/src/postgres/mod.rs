@@ -41,6 +41,7 @@ mod pool;
 mod projects;
 mod quotas;
 mod retention;
+mod robots;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! [`ProjectStore`] on PostgreSQL (memberships cascade with their project
-//! or user through foreign keys).
+//! [`ProjectStore`] on PostgreSQL (memberships and project robots cascade
+//! with their project or user through foreign keys).
 
 use super::{PostgresStore, TxError};
 use crate::postgres::pool::retrying;
@@ -81,9 +81,13 @@ impl ProjectStore for PostgresStore {
 
     async fn delete_project(&self, name: &str) -> Result<bool, MetaError> {
         retrying(|| async {
-            let c = self.client().await?;
-            let st = c.prepare_cached("DELETE FROM projects WHERE name = $1").await?;
-            Ok(c.execute(&st, &[&name]).await? == 1)
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let st = tx.prepare_cached("DELETE FROM projects WHERE name = $1").await?;
+            let deleted = tx.execute(&st, &[&name]).await? == 1;
+            super::robots::delete_permissions_in(&tx, name).await?;
+            tx.commit().await?;
+            Ok(deleted)
         })
         .await
     }

@@ -223,6 +223,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, seq)
     );
     "#,
+    // Robot accounts (robots.rs, issue #18): project robots go with their
+    // project; permissions in a child table (namespace = project or `*`).
+    r#"
+    CREATE TABLE robots (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        project_id BIGINT REFERENCES projects (id) ON DELETE CASCADE,
+        description TEXT NOT NULL DEFAULT '',
+        secret_hash TEXT NOT NULL,
+        expires_ms BIGINT,
+        disabled BOOLEAN NOT NULL DEFAULT false,
+        created_ms BIGINT NOT NULL,
+        creator TEXT NOT NULL,
+        generation BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX robots_by_project ON robots (project_id, name);
+    CREATE TABLE robot_permissions (
+        robot_id BIGINT NOT NULL REFERENCES robots (id) ON DELETE CASCADE,
+        namespace TEXT COLLATE "C" NOT NULL,
+        action TEXT NOT NULL,
+        PRIMARY KEY (robot_id, namespace, action)
+    );
+    CREATE INDEX robot_permissions_by_namespace ON robot_permissions (namespace);
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -8,6 +8,7 @@ mod pool;
 mod projects;
 mod quotas;
 mod retention;
+mod robots;
 mod schema;
 mod users;
 

@@ -1,5 +1,6 @@
 //! [`ProjectStore`] on SQLite. Foreign keys are not enforced on SQLite
-//! connections here, so deletes remove memberships and immutability rules explicitly.
+//! connections here, so deletes remove memberships, immutability rules
+//! and robots explicitly.
 
 use super::SqliteStore;
 use crate::{Member, MetaError, Project, ProjectStore, Role};
@@ -85,6 +86,7 @@ impl ProjectStore for SqliteStore {
         let name = name.to_owned();
         self.pool
             .write(move |tx| {
+                super::robots::delete_for_project(tx, &name)?;
                 for table in ["project_members", "immutable_rules"] {
                     tx.prepare_cached(&format!(
                         "DELETE FROM {table} WHERE project_id = (SELECT id FROM projects WHERE name = ?1)"

@@ -201,6 +201,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     "#,
+    // Robot accounts (robots.rs, issue #18): project robots go with their
+    // project; permissions in a child table (namespace = project or `*`).
+    r#"
+    CREATE TABLE robots (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        project_id INTEGER REFERENCES projects (id) ON DELETE CASCADE,
+        description TEXT NOT NULL DEFAULT '',
+        secret_hash TEXT NOT NULL,
+        expires_ms INTEGER,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL,
+        creator TEXT NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX robots_by_project ON robots (project_id, name);
+    CREATE TABLE robot_permissions (
+        robot_id INTEGER NOT NULL REFERENCES robots (id) ON DELETE CASCADE,
+        namespace TEXT NOT NULL,
+        action TEXT NOT NULL,
+        PRIMARY KEY (robot_id, namespace, action)
+    ) WITHOUT ROWID;
+    CREATE INDEX robot_permissions_by_namespace ON robot_permissions (namespace);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

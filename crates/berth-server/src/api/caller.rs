@@ -90,7 +90,9 @@ async fn authenticate(parts: &Parts, app: &App) -> Result<Caller, AdminError> {
     }
     let (name, password) = berth_auth::parse_basic(header).ok_or_else(AdminError::unauthorized)?;
     match service.users.login(&name, &password, crate::auth::source(parts)).await {
-        Ok(user) => Ok(Caller { user: Some(user) }),
+        Ok(crate::auth::Account::User(user)) => Ok(Caller { user: Some(user) }),
+        // Robots push and pull; administering is for people.
+        Ok(crate::auth::Account::Robot(_)) => Err(AdminError::forbidden("robot accounts may not use the admin API")),
         Err(LoginError::Invalid) => Err(AdminError::unauthorized()),
         Err(LoginError::Throttled(wait)) => {
             Err(AdminError::too_many(format!("too many failed logins; retry in {} s", wait.as_secs().max(1))))

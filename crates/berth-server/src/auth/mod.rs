@@ -14,14 +14,18 @@
 //! throttled logins are `429 TOOMANYREQUESTS`.
 
 mod access;
+mod account;
 mod policy;
 mod principal;
+mod robot_policy;
 mod token_service;
 mod users;
 
 pub use access::Needed;
+pub use account::Account;
 pub use policy::{Policy, ProjectCreation};
 pub use principal::Principal;
+pub use robot_policy::GrantError;
 pub use token_service::TokenService;
 pub use users::{LoginError, UserDirectory};
 
@@ -120,7 +124,7 @@ impl TokenAuth {
                 };
                 let users = &self.builtin.as_ref().expect("checked above").users;
                 match users.login(&user, &password, source(parts)).await {
-                    Ok(u) => Principal::User(u),
+                    Ok(account) => account.into(),
                     Err(LoginError::Throttled(wait)) => return Err(throttled(wait)),
                     Err(LoginError::Store(e)) => return Err(e.into()),
                     Err(LoginError::Invalid) => {

@@ -2,9 +2,10 @@
 //! Handlers that need a second decision (a mount's source repository) ask
 //! the principal the request carries in its extensions.
 
+use super::account::Account;
 use super::policy::Policy;
 use berth_auth::Claims;
-use berth_meta::User;
+use berth_meta::{Robot, User};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -15,6 +16,8 @@ pub enum Principal {
     Htpasswd(String),
     /// One of Berth's users, by Basic credentials on the API itself.
     User(Arc<User>),
+    /// One of Berth's robot accounts, by Basic credentials on the API itself.
+    Robot(Arc<Robot>),
     /// No credentials, with Berth's own users or a token server configured.
     Anonymous,
     /// A verified bearer token: exactly the access it lists.
@@ -30,10 +33,14 @@ impl Principal {
             Principal::Open | Principal::Htpasswd(_) => return true,
             Principal::Token(claims) => return claims.allows(kind, name, action),
             Principal::User(u) => Some(u.as_ref()),
-            Principal::Anonymous => None,
+            Principal::Robot(_) | Principal::Anonymous => None,
         };
         let Some(policy) = policy else { return false };
-        match policy.granted(user, kind, name, &one).await {
+        let granted = match self {
+            Principal::Robot(r) => policy.granted_to_robot(r, kind, name, &one, crate::state::now_ms()).await,
+            _ => policy.granted(user, kind, name, &one).await,
+        };
+        match granted {
             Ok(granted) => !granted.is_empty(),
             Err(e) => {
                 tracing::error!(error = %e, "authorization lookup failed");
@@ -47,8 +54,18 @@ impl Principal {
         match self {
             Principal::Htpasswd(n) => Some(n.as_str()),
             Principal::User(u) => Some(u.name.as_str()),
+            Principal::Robot(r) => Some(r.name.as_str()),
             Principal::Token(c) => Some(c.sub.as_str()).filter(|s| !s.is_empty()),
             Principal::Open | Principal::Anonymous => None,
+        }
+    }
+}
+
+impl From<Account> for Principal {
+    fn from(a: Account) -> Self {
+        match a {
+            Account::User(u) => Principal::User(u),
+            Account::Robot(r) => Principal::Robot(r),
         }
     }
 }

@@ -5,8 +5,11 @@
 //! ([`super::policy`]); asking for more is not an error, the token is
 //! just smaller, and the registry then refuses what it lacks.
 //! `offline_token=true` (`access_type=offline`) adds a refresh token, which
-//! docker keeps as its identity token instead of the password.
+//! docker keeps as its identity token instead of the password. Robots get
+//! none: a refresh token outlives a secret rotation, which could not revoke
+//! it (docker then keeps the robot's secret instead).
 
+use super::account::Account;
 use super::policy::Policy;
 use super::throttled;
 use super::users::{LoginError, UserDirectory};
@@ -16,7 +19,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{parse_basic, parse_scope, Access, TokenIssuer};
-use berth_meta::User;
+use berth_meta::is_robot_name;
 use berth_oci::{ErrorCode, RepoName};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::json;
@@ -59,7 +62,7 @@ impl TokenService {
         let request = token_request(&query, "offline_token");
         self.check_service(&request)?;
         let (parts, _) = req.into_parts();
-        let user = match parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let account = match parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
             None => None,
             Some(h) => {
                 let (name, password) = parse_basic(h).ok_or_else(|| self.bad_credentials())?;
@@ -69,7 +72,7 @@ impl TokenService {
                 Some(self.login(&name, &password, super::source(&parts)).await?)
             }
         };
-        self.respond(user.as_deref(), &request, false).await
+        self.respond(account.as_ref(), &request, false).await
     }
 
     async fn post(&self, req: Request) -> Result<Response, ApiError> {
@@ -80,7 +83,7 @@ impl TokenService {
         let form: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
         let request = token_request(&form, "access_type");
         self.check_service(&request)?;
-        let user = match param(&form, "grant_type") {
+        let account = match param(&form, "grant_type") {
             Some("password") => {
                 let (Some(name), Some(password)) = (param(&form, "username"), param(&form, "password")) else {
                     return Err(oauth_error(
@@ -99,19 +102,19 @@ impl TokenService {
                         tracing::info!(error = %e, "refresh token refused");
                         refused()
                     })?;
-                self.users.current(&subject, &generation).await?.ok_or_else(refused)?
+                Account::User(self.users.current(&subject, &generation).await?.ok_or_else(refused)?)
             }
             other => {
                 let what = format!("grant_type {:?} is not supported", other.unwrap_or(""));
                 return Err(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &what));
             }
         };
-        self.respond(Some(&user), &request, true).await
+        self.respond(Some(&account), &request, true).await
     }
 
-    async fn login(&self, name: &str, password: &str, source: std::net::IpAddr) -> Result<Arc<User>, ApiError> {
+    async fn login(&self, name: &str, password: &str, source: std::net::IpAddr) -> Result<Account, ApiError> {
         match self.users.login(name, password, source).await {
-            Ok(user) => Ok(user),
+            Ok(account) => Ok(account),
             Err(LoginError::Throttled(wait)) => Err(throttled(wait)),
             Err(LoginError::Store(e)) => Err(e.into()),
             Err(LoginError::Invalid) => {
@@ -121,9 +124,14 @@ impl TokenService {
         }
     }
 
-    async fn respond(&self, user: Option<&User>, request: &TokenRequest, oauth: bool) -> Result<Response, ApiError> {
-        let access = self.grant(user, &request.scopes).await?;
-        let subject = user.map(|u| u.name.as_str()).unwrap_or("");
+    async fn respond(
+        &self,
+        account: Option<&Account>,
+        request: &TokenRequest,
+        oauth: bool,
+    ) -> Result<Response, ApiError> {
+        let access = self.grant(account, &request.scopes).await?;
+        let subject = account.map(Account::name).unwrap_or("");
         let now = SystemTime::now();
         let issued = self
             .issuer
@@ -139,7 +147,7 @@ impl TokenService {
         } else {
             body["scope"] = json!(access.iter().map(Access::to_scope).collect::<Vec<_>>().join(" "));
         }
-        if let (true, Some(u)) = (request.offline, user) {
+        if let (true, Some(Account::User(u))) = (request.offline, account) {
             let refresh = self
                 .issuer
                 .issue_refresh(&u.name, &self.service, &u.generation.to_string(), now)
@@ -151,8 +159,9 @@ impl TokenService {
         Ok(resp)
     }
 
-    /// The requested scopes cut down to what `user` holds.
-    async fn grant(&self, user: Option<&User>, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
+    /// The requested scopes cut down to what `account` holds.
+    async fn grant(&self, account: Option<&Account>, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
+        let now = crate::state::now_ms();
         let mut out: Vec<Access> = Vec::new();
         for scope in scopes {
             let parsed = parse_scope(scope).map_err(|e| invalid_request(&e.to_string()))?;
@@ -168,7 +177,11 @@ impl TokenService {
                 if !known {
                     continue;
                 }
-                let actions = self.policy.granted(user, &requested.kind, &requested.name, &requested.actions).await?;
+                let (kind, name, actions) = (&requested.kind, &requested.name, &requested.actions);
+                let actions = match account {
+                    Some(Account::Robot(r)) => self.policy.granted_to_robot(r, kind, name, actions, now).await?,
+                    _ => self.policy.granted(account.and_then(Account::user), kind, name, actions).await?,
+                };
                 match out.iter_mut().find(|a| a.kind == requested.kind && a.name == requested.name) {
                     Some(existing) => {
                         for a in actions {
@@ -195,7 +208,10 @@ impl TokenService {
         }
         let user = match principal {
             Principal::User(u) => Some(u.clone()),
-            Principal::Token(c) if !c.sub.is_empty() => self.users.meta().user_by_name(&c.sub).await?.map(Arc::new),
+            // Robots never create projects.
+            Principal::Token(c) if !c.sub.is_empty() && !is_robot_name(&c.sub) => {
+                self.users.meta().user_by_name(&c.sub).await?.map(Arc::new)
+            }
             _ => None,
         };
         Ok(self.policy.ensure_project(repository, user.as_deref()).await?)

@@ -1,17 +1,21 @@
-//! Password logins against Berth's users (the metadata database), shared by
-//! the token service and Basic credentials on the API.
+//! Password logins against Berth's users and robot accounts (the metadata
+//! database), shared by the token service and Basic credentials on the API.
+//! A name starting with `robot$` (Harbor's prefix, never a user name) is a
+//! robot's; the rest is the same for both.
 //!
 //! argon2id costs tens of milliseconds by design, and a client sends the
 //! same credentials on every request of a pull, so a success is cached under
-//! a SHA-256 of (user, password, stored hash, generation): the user row is
-//! still read every time (a disabled user or a new password takes effect at
-//! once), only the hash computation is saved. Unknown users cost the same
+//! a SHA-256 of (name, password, stored hash, generation): the account row
+//! is still read every time (a disabled user, a disabled or expired robot,
+//! a new password or secret take effect at once), only the hash computation
+//! is saved. Unknown users cost the same
 //! as known ones, and repeated failures per (user, source) are refused for
 //! a growing while without checking the password.
 
+use super::account::Account;
 use crate::audit::AuditSink;
 use berth_auth::{verify_dummy, verify_password, FailureThrottle, ThrottleConfig};
-use berth_meta::{MetaError, MetaStore, User};
+use berth_meta::{is_robot_name, MetaError, MetaStore, User};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -64,22 +68,27 @@ impl UserDirectory {
         &self.meta
     }
 
-    /// The user, if `password` is theirs and they are enabled.
-    pub async fn login(&self, name: &str, password: &str, source: IpAddr) -> Result<Arc<User>, LoginError> {
+    /// The account, if `password` is its password (or secret) and it may
+    /// log in now (enabled; a robot also unexpired).
+    pub async fn login(&self, name: &str, password: &str, source: IpAddr) -> Result<Account, LoginError> {
         if let Err(wait) = self.throttle.check(name, source, Instant::now()) {
             self.audit_login(name, source, 429);
             return Err(LoginError::Throttled(wait));
         }
-        let user = self.meta.user_by_name(name).await?;
+        let account = if is_robot_name(name) {
+            self.meta.robot_by_name(name).await?.map(|r| Account::Robot(Arc::new(r)))
+        } else {
+            self.meta.user_by_name(name).await?.map(|u| Account::User(Arc::new(u)))
+        };
         let mut cached = false;
-        let ok = match &user {
-            Some(u) => {
-                let key = cache_key(u, password);
+        let ok = match &account {
+            Some(a) => {
+                let key = cache_key(a, password);
                 if self.verified.contains_key(&key) {
                     cached = true;
                     true
                 } else {
-                    let (pw, hash) = (password.to_owned(), u.password_hash.clone());
+                    let (pw, hash) = (password.to_owned(), a.secret_hash().to_owned());
                     let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await.unwrap_or(false);
                     if ok {
                         self.verified.insert(key, ());
@@ -92,13 +101,13 @@ impl UserDirectory {
                 false
             }
         };
-        match user {
-            Some(u) if ok && !u.disabled => {
+        match account {
+            Some(a) if ok && a.usable(crate::state::now_ms()) => {
                 self.throttle.succeeded(name, source);
                 if !cached {
                     self.audit_login(name, source, 200);
                 }
-                Ok(Arc::new(u))
+                Ok(a)
             }
             _ => {
                 self.throttle.failed(name, source, Instant::now());
@@ -116,9 +125,10 @@ impl UserDirectory {
     }
 }
 
-fn cache_key(u: &User, password: &str) -> [u8; 32] {
+fn cache_key(a: &Account, password: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [u.name.as_bytes(), password.as_bytes(), u.password_hash.as_bytes(), &u.generation.to_le_bytes()] {
+    let generation = a.generation().to_le_bytes();
+    for part in [a.name().as_bytes(), password.as_bytes(), a.secret_hash().as_bytes(), &generation] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
