@@ -223,6 +223,51 @@ pub(crate) fn request(
     });
 }
 
+/// Records a refused registry request that carried credentials: a valid
+/// account lacking the right (403), or a bearer token refused (401). A
+/// request without credentials is not recorded: every client's first
+/// request is one (the 401 challenge is how the token flow starts), and
+/// refused passwords are recorded as failed logins already.
+pub(crate) fn refusal(sink: &AuditSink, parts: &Parts, needed: &crate::auth::Needed<'_>, resp: &Response) {
+    let Some(authorization) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let status = resp.status().as_u16();
+    let actor = match status {
+        // Past authentication, so the credential's name is proven.
+        403 => credential_name(authorization).unwrap_or_else(|| "unknown".into()),
+        _ if authorization.len() > 7 && authorization[..7].eq_ignore_ascii_case("bearer ") => "anonymous".into(),
+        _ => return,
+    };
+    let (action, resource) = match needed {
+        crate::auth::Needed::Authenticated => ("access".to_owned(), "/v2/".to_owned()),
+        crate::auth::Needed::Catalog => ("catalog".to_owned(), "catalog".to_owned()),
+        crate::auth::Needed::Repository { name, actions } => (actions.join(","), (*name).to_owned()),
+    };
+    sink.record(AuditEvent {
+        time_ms: crate::state::now_ms(),
+        actor,
+        source: crate::auth::source(parts).to_string(),
+        action: format!("denied {action}"),
+        resource,
+        success: false,
+        status,
+    });
+}
+
+/// The user of Basic credentials, or the subject of a bearer token (whose
+/// signature the caller has verified).
+fn credential_name(authorization: &str) -> Option<String> {
+    if let Some((user, _)) = berth_auth::parse_basic(authorization) {
+        return Some(user);
+    }
+    use base64::Engine;
+    let token = authorization.get(7..)?.trim();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
 /// Records a password login (success 200, failure 401, throttled 429).
 pub(crate) fn login(sink: &AuditSink, user: &str, source: std::net::IpAddr, status: u16) {
     sink.record(AuditEvent {

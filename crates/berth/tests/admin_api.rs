@@ -298,6 +298,9 @@ fn changes_and_refusals_are_audited() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(a.call(eve, Method::PATCH, "/users/eve", Some(json!({"admin": true}))).0, StatusCode::FORBIDDEN);
+    // A registry refusal of valid credentials (eve is no member of library) is recorded too.
+    let resp = a.http.post(a.reg.url("/v2/library/x/blobs/uploads/")).basic_auth("eve", Some(&pw)).send().unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     // The writer batches: poll (bounded) until the entries are there.
     let mut rows = Vec::new();
     for _ in 0..50 {
@@ -306,7 +309,10 @@ fn changes_and_refusals_are_audited() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["action"].as_str().unwrap().starts_with("api "))
+            .filter(|e| {
+                e["action"].as_str().unwrap().starts_with("api ")
+                    || e["action"].as_str().unwrap().starts_with("denied ")
+            })
             .map(|e| {
                 (
                     e["actor"].as_str().unwrap().to_owned(),
@@ -316,7 +322,7 @@ fn changes_and_refusals_are_audited() {
                 )
             })
             .collect::<Vec<_>>();
-        if rows.len() >= 3 {
+        if rows.len() >= 4 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -328,6 +334,7 @@ fn changes_and_refusals_are_audited() {
             row("admin", "api POST /api/v1/users", "/users", 201),
             row("eve", "api POST /api/v1/users", "/users", 403),
             row("eve", "api PATCH /api/v1/users/{name}", "/users/eve", 403),
+            row("eve", "denied pull,push", "library/x", 403),
         ]
     );
 }

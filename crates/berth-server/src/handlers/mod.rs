@@ -89,7 +89,13 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
     let needed = Needed::of(&endpoint, &parts.method);
     let principal = match app.auth.authorize(&app.settings, &parts, &needed).await {
         Ok(principal) => principal,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => {
+            let resp = refusal.into_response();
+            if app.audit.enabled() {
+                crate::audit::refusal(&app.audit, &parts, &needed, &resp);
+            }
+            return resp;
+        }
     };
     let ctx = Ctx { app, parts: &parts, principal: &principal };
     let audited = app.audit.enabled().then(|| endpoint.clone());
