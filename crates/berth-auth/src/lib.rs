@@ -33,7 +33,7 @@ pub use jsonwebtoken::Algorithm;
 pub use jws::MAX_TOKEN_LEN;
 pub use keys::{libtrust_kid, KeyError, SigningKey};
 pub use keyset::{KeySet, KeySetError, TrustedKey};
-pub use password::{hash_password, verify_dummy, verify_password, Secret};
+pub use password::{generate_secret, hash_password, verify_dummy, verify_password, Secret, SECRET_LEN};
 pub use scope::{parse_scope, Access, ScopeError, ALL, DELETE, PULL, PUSH};
 pub use throttle::{FailureThrottle, ThrottleConfig};
 pub use verify::{Claims, TokenError, TokenVerifier};

@@ -32,6 +32,16 @@ pub fn hash_password(password: &str) -> String {
     argon2().hash_password(password.as_bytes(), &salt).expect("argon2 hashes any password").to_string()
 }
 
+/// Length of a generated robot secret: 40 alphanumerics, about 238 bits.
+pub const SECRET_LEN: usize = 40;
+
+/// A fresh secret for a robot account: [`SECRET_LEN`] letters and digits
+/// from `rand`'s thread generator (a CSPRNG seeded from the OS).
+pub fn generate_secret() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN)
+}
+
 /// Whether `password` matches the PHC string `phc` (parameters read from it;
 /// the comparison is the argon2 crate's constant-time one). A malformed PHC
 /// string never matches.
@@ -93,6 +103,13 @@ impl std::fmt::Display for Secret {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn generated_secrets_are_long_alphanumeric_and_distinct() {
+        let (a, b) = (generate_secret(), generate_secret());
+        assert!(a.len() >= 32 && a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn hash_then_verify() {

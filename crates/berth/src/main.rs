@@ -162,6 +162,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::ImmutableCommand,
     },
+    /// Robot accounts: a project's (--project) or system robots (administrators).
+    Robots {
+        #[command(subcommand)]
+        command: remote::RobotsCommand,
+    },
     /// Read the audit log through the server (administrators).
     AuditLogs {
         /// Entries after this id.
@@ -261,6 +266,7 @@ fn main() -> ExitCode {
                 AdminCommand::Members { command } => remote::Remote::Members(command),
                 AdminCommand::Quota { command } => remote::Remote::Quota(command),
                 AdminCommand::Immutable { command } => remote::Remote::Immutable(command),
+                AdminCommand::Robots { command } => remote::Remote::Robots(command),
                 AdminCommand::AuditLogs { after, limit } => remote::Remote::AuditLogs { after, limit },
             };
             match remote::run(remote, json) {

@@ -17,6 +17,7 @@ mod immutability;
 mod page;
 mod projects;
 mod quotas;
+mod robots;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -43,7 +44,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "audit"),
+        (name = "robots"), (name = "audit"),
     )
 )]
 struct ApiDoc;
@@ -71,6 +72,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(quotas::router())
         .merge(immutability::router())
+        .merge(robots::router())
         .merge(audit_log::router())
         .split_for_parts()
 }
