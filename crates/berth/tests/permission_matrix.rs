@@ -30,16 +30,37 @@ enum Caller {
     ProjectAdmin,
     SystemAdmin,
     OtherProjectAdmin,
+    /// Project robots of `own` holding one permission each (push with pull,
+    /// as clients pull what they push).
+    RobotPull,
+    RobotPush,
+    RobotDelete,
 }
 
 use Caller::*;
-const CALLERS: [Caller; 8] =
-    [Anonymous, LimitedGuest, Guest, Developer, Maintainer, ProjectAdmin, SystemAdmin, OtherProjectAdmin];
+const CALLERS: [Caller; 11] = [
+    Anonymous,
+    LimitedGuest,
+    Guest,
+    Developer,
+    Maintainer,
+    ProjectAdmin,
+    SystemAdmin,
+    OtherProjectAdmin,
+    RobotPull,
+    RobotPush,
+    RobotDelete,
+];
+
+/// Each robot's name and the actions it was given.
+const ROBOTS: [(Caller, &str, &[&str]); 3] =
+    [(RobotPull, "pull", &["pull"]), (RobotPush, "push", &["pull", "push"]), (RobotDelete, "delete", &["delete"])];
 
 impl Caller {
+    /// Users' credentials; robots' come from their creation ([`World::who`]).
     fn credentials(self) -> Option<(&'static str, &'static str)> {
         Some(match self {
-            Anonymous => return None,
+            Anonymous | RobotPull | RobotPush | RobotDelete => return None,
             LimitedGuest => ("lg", "limited-guest-pw"),
             Guest => ("gu", "guest-password-1"),
             Developer => ("dev", "developer-pw-12"),
@@ -74,7 +95,23 @@ const HARBOR: &[(&str, [bool; 5])] = &[
     ("Push image", [false, false, true, true, true]),
     ("Scan/delete image", [false, false, false, true, true]),
     ("Delete Project", [false, false, false, false, true]),
+    ("See a list of project robots", [false, false, false, true, true]),
+    ("Create/edit/delete project robots", [false, false, false, false, true]),
+    ("Create/delete tag immutability rules", [false, false, false, true, true]),
+    ("See project quotas", [true, true, true, true, true]),
+    // "Only the Harbor system administrator can edit project quotas."
+    ("Edit project quotas", [false, false, false, false, false]),
 ];
+
+/// Registry rows and the robot permission each needs.
+fn robot_action(row: &str) -> Option<&'static str> {
+    match row {
+        "Pull image" => Some("pull"),
+        "Push image" => Some("push"),
+        "Scan/delete image" => Some("delete"),
+        _ => None,
+    }
+}
 
 fn harbor(row: &str, caller: Caller) -> bool {
     let cells = HARBOR.iter().find(|(r, _)| *r == row).unwrap_or_else(|| panic!("no Harbor row {row:?}")).1;
@@ -103,6 +140,8 @@ struct World {
     reg: Reg,
     http: Client,
     _dir: tempfile::TempDir,
+    _pg: Option<berth_testkit::Postgres>,
+    robots: Vec<(Caller, String, String)>,
 }
 
 impl World {
@@ -187,21 +226,36 @@ fn ops() -> Vec<Op> {
     ]
 }
 
-fn setup() -> World {
+/// The metadata backend the server runs on.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn setup(backend: Backend) -> World {
     let dir = tempfile::tempdir().unwrap();
     let pwfile = dir.path().join("admin.pw");
     std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
-    let opts = options()
+    let mut opts = options()
         .delete_enabled(true)
         .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
         .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
-    let mut w = World { reg: Reg::start_with(opts), http: Client::new(), _dir: dir };
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let pg = berth_testkit::Postgres::start().unwrap();
+            opts = opts.env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"));
+            Some(pg)
+        }
+    };
+    let mut w = World { reg: Reg::start_with(opts), http: Client::new(), _dir: dir, _pg: pg, robots: Vec::new() };
     let admin = SystemAdmin.credentials();
     let must = |resp: reqwest::blocking::Response| {
         let status = resp.status();
         assert!(status.is_success(), "setup: {status} {}", resp.text().unwrap_or_default());
     };
-    for c in CALLERS.iter().filter(|c| !matches!(c, Anonymous | SystemAdmin)) {
+    for c in CALLERS.iter().filter(|c| c.credentials().is_some() && **c != SystemAdmin) {
         let (u, p) = c.credentials().unwrap();
         must(w.api(admin, Method::POST, "/users").json(&json!({"username": u, "password": p})).send().unwrap());
     }
@@ -232,6 +286,14 @@ fn setup() -> World {
     must(
         w.api(admin, Method::PUT, "/projects/other/members/op").json(&json!({"role": "projectAdmin"})).send().unwrap(),
     );
+    for (caller, name, actions) in ROBOTS {
+        let access: Vec<Value> = actions.iter().map(|a| json!({"resource": "repository", "action": a})).collect();
+        let body = json!({"name": name, "duration_days": -1, "permissions": [{"namespace": "own", "access": access}]});
+        let resp = w.api(admin, Method::POST, "/projects/own/robots").json(&body).send().unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let robot: Value = resp.json().unwrap();
+        w.robots.push((caller, robot["name"].as_str().unwrap().into(), robot["secret"].as_str().unwrap().into()));
+    }
     // An image in each project, pushed by the administrator over Basic.
     let mut headers = reqwest::header::HeaderMap::new();
     let basic = format!("admin:{ADMIN_PW}");
@@ -244,6 +306,15 @@ fn setup() -> World {
     w
 }
 
+impl World {
+    fn who(&self, caller: Caller) -> Option<(&str, &str)> {
+        match self.robots.iter().find(|(c, _, _)| *c == caller) {
+            Some((_, name, secret)) => Some((name.as_str(), secret.as_str())),
+            None => caller.credentials(),
+        }
+    }
+}
+
 fn b64(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(data)
@@ -251,6 +322,12 @@ fn b64(data: &[u8]) -> String {
 
 /// What the cell expects: allowed (anything but a refusal), or the refusal's status.
 fn expected(op: &Op, caller: Caller, project: &str) -> Result<(), StatusCode> {
+    if let Some((_, _, actions)) = ROBOTS.iter().find(|(c, _, _)| *c == caller) {
+        // Robots hold exactly their permissions, in `own`, on the registry;
+        // the admin API is not for them.
+        let allowed = project == "own" && robot_action(op.harbor_row).is_some_and(|a| actions.contains(&a));
+        return if allowed { Ok(()) } else { Err(StatusCode::FORBIDDEN) };
+    }
     // The five roles are members of `own`; OtherProjectAdmin is the
     // ProjectAdmin of `other`. Both projects are private.
     let role = match (project, caller) {
@@ -284,15 +361,24 @@ fn is_refusal(status: StatusCode, body: &Value, surface: Surface) -> bool {
 }
 
 #[test]
-fn every_route_for_every_caller_on_own_and_other_projects() {
-    let w = setup();
+fn every_route_for_every_caller_on_own_and_other_projects_sqlite() {
+    matrix(Backend::Sqlite);
+}
+
+#[test]
+fn every_route_for_every_caller_on_own_and_other_projects_postgres() {
+    matrix(Backend::Postgres);
+}
+
+fn matrix(backend: Backend) {
+    let w = setup(backend);
     let mut wrong = Vec::new();
     let mut cells = 0;
     for op in ops() {
         for caller in CALLERS {
             for project in ["own", "other"] {
                 cells += 1;
-                let resp = (op.send)(&w, caller.credentials(), project);
+                let resp = (op.send)(&w, w.who(caller), project);
                 let status = resp.status();
                 let body: Value = resp.json().unwrap_or(Value::Null);
                 let refused = is_refusal(status, &body, op.surface);
@@ -315,9 +401,9 @@ fn every_route_for_every_caller_on_own_and_other_projects() {
 
 #[test]
 fn system_routes_are_for_administrators_only() {
-    let w = setup();
+    let w = setup(Backend::Sqlite);
     for caller in CALLERS {
-        let who = caller.credentials();
+        let who = w.who(caller);
         let list = w.api(who, Method::GET, "/users").send().unwrap().status();
         // An existing name: an administrator gets past authorization to 409.
         let create = w
@@ -330,6 +416,7 @@ fn system_routes_are_for_administrators_only() {
         let catalog = w.registry(who, Method::GET, "/v2/_catalog").send().unwrap().status();
         let want = match caller {
             SystemAdmin => (StatusCode::OK, StatusCode::CONFLICT, StatusCode::OK, StatusCode::OK),
+            // Robots: refused by the admin API; no catalog on the registry.
             Anonymous => {
                 (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
             }
