@@ -17,6 +17,7 @@ mod immutability;
 mod page;
 mod projects;
 mod quotas;
+mod retention;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -42,7 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
     servers((url = "/api/v1")),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
+        (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"), (name = "retention"),
         (name = "audit"),
     )
 )]
@@ -71,6 +72,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(quotas::router())
         .merge(immutability::router())
+        .merge(retention::router())
         .merge(audit_log::router())
         .split_for_parts()
 }
