@@ -102,7 +102,13 @@ fn run_view(r: &RetentionRun) -> RunView {
 }
 
 fn item_view(i: RetentionItem) -> ItemView {
-    ItemView { repository: i.repository, digest: i.digest.to_string(), tags: i.tags, retained: i.retained, reason: i.reason }
+    ItemView {
+        repository: i.repository,
+        digest: i.digest.to_string(),
+        tags: i.tags,
+        retained: i.retained,
+        reason: i.reason,
+    }
 }
 
 fn no_policy(project: &str) -> AdminError {

@@ -3,10 +3,12 @@
 //! by default, the API's JSON with `--json`.
 
 mod quotas;
+mod retention;
 mod session;
 mod table;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
+pub use retention::RetentionCommand;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -91,6 +93,7 @@ pub enum Remote {
     Members(MembersCommand),
     Quota(QuotaCommand),
     Immutable(ImmutableCommand),
+    Retention(RetentionCommand),
     AuditLogs { after: Option<i64>, limit: Option<usize> },
 }
 
@@ -133,6 +136,7 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Members(c) => members(&api, &out, c),
         Remote::Quota(c) => quotas::quota(&api, &out, c),
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
+        Remote::Retention(c) => retention::retention(&api, &out, c),
         Remote::AuditLogs { after, limit } => {
             let mut path = format!("/audit-logs?limit={}", limit.unwrap_or(100));
             if let Some(a) = after {
