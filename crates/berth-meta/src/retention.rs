@@ -88,6 +88,16 @@ pub trait RetentionStore: Send + Sync + 'static {
     async fn finish_retention_run(&self, run: i64, status: &str, finished_ms: i64) -> Result<bool, MetaError>;
     /// The project's runs, newest first, at most `limit`.
     async fn retention_runs(&self, project: &str, limit: usize) -> Result<Vec<RetentionRun>, MetaError>;
+    /// The project's runs older than run `before` (all when `None`), newest
+    /// first, at most `limit`: a page of the admin API's listing.
+    async fn retention_runs_before(
+        &self,
+        project: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RetentionRun>, MetaError>;
+    /// One run by id, whatever its project (callers check it).
+    async fn retention_run(&self, run: i64) -> Result<Option<RetentionRun>, MetaError>;
     /// A run's decisions in the order they were added.
     async fn retention_items(&self, run: i64) -> Result<Vec<RetentionItem>, MetaError>;
 }

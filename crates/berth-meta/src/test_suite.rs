@@ -71,6 +71,7 @@ macro_rules! metastore_test_suite {
             retention_policies_are_kept_per_project,
             retention_lists_a_projects_artifacts,
             retention_runs_record_their_decisions,
+            retention_runs_page_by_id_and_are_found_by_id,
         );
     };
     (@retention $factory:expr; $($name:ident),* $(,)?) => {

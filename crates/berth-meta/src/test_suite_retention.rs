@@ -121,3 +121,18 @@ pub async fn retention_runs_record_their_decisions(s: &dyn MetaStore) {
     assert_eq!(s.retention_items(second).await.unwrap(), items);
     assert!(s.retention_items(first).await.unwrap().is_empty());
 }
+
+pub async fn retention_runs_page_by_id_and_are_found_by_id(s: &dyn MetaStore) {
+    let a = s.start_retention_run("team", true, 10).await.unwrap();
+    let other = s.start_retention_run("other", false, 15).await.unwrap();
+    let b = s.start_retention_run("team", false, 20).await.unwrap();
+    let c = s.start_retention_run("team", true, 30).await.unwrap();
+    let ids = |runs: Vec<crate::RetentionRun>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.retention_runs_before("team", None, 2).await.unwrap()), [c, b], "newest first");
+    assert_eq!(ids(s.retention_runs_before("team", Some(b), 2).await.unwrap()), [a], "only older, only team's");
+    assert!(s.retention_runs_before("team", Some(a), 2).await.unwrap().is_empty());
+    let found = s.retention_run(other).await.unwrap().unwrap();
+    assert_eq!((found.id, found.project.as_str(), found.dry_run, found.started_ms), (other, "other", false, 15));
+    assert_eq!(found.status, "running");
+    assert!(s.retention_run(i64::MAX).await.unwrap().is_none());
+}

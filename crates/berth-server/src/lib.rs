@@ -17,6 +17,7 @@ mod listener;
 pub mod peers;
 pub mod pull_stats;
 mod quota;
+pub mod retention;
 pub mod route;
 mod sendfile;
 mod settings;

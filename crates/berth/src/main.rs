@@ -32,7 +32,7 @@ enum Command {
         /// Configuration file (default: REGISTRY_CONFIGURATION_PATH, else built-in defaults).
         config: Option<PathBuf>,
     },
-    /// Administration: users, projects, members, quotas, immutability rules
+    /// Administration: users, projects, members, quotas, immutability and retention rules
     /// and the audit log through a running server's admin API (after
     /// `berth admin login`), or `bootstrap` on the database directly.
     Admin {
@@ -167,6 +167,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::RobotsCommand,
     },
+    /// A project's tag retention policy and its runs.
+    Retention {
+        #[command(subcommand)]
+        command: remote::RetentionCommand,
+    },
     /// Read the audit log through the server (administrators).
     AuditLogs {
         /// Entries after this id.
@@ -267,6 +272,7 @@ fn main() -> ExitCode {
                 AdminCommand::Quota { command } => remote::Remote::Quota(command),
                 AdminCommand::Immutable { command } => remote::Remote::Immutable(command),
                 AdminCommand::Robots { command } => remote::Remote::Robots(command),
+                AdminCommand::Retention { command } => remote::Remote::Retention(command),
                 AdminCommand::AuditLogs { after, limit } => remote::Remote::AuditLogs { after, limit },
             };
             match remote::run(remote, json) {

@@ -8,7 +8,7 @@ use berth_jobs::retention::policy::{five_field_cron, Policy};
 use berth_jobs::retention::{run, run_due, Invalidate, Removed, RetentionOptions};
 use berth_jobs::{Clock, Schedule, SystemClock};
 use berth_meta::MetaStore;
-use berth_oci::{RepoName, Tag};
+use berth_oci::Tag;
 use berth_server::{peers, App};
 use futures_util::FutureExt;
 use std::collections::HashMap;
@@ -56,24 +56,6 @@ fn outside_invalidation(config: &berth_config::Config, meta: Arc<dyn MetaStore>)
     })
 }
 
-/// Inside `berth serve`: this server's cache, and with peers every node's.
-fn in_server_invalidation(app: Arc<App>) -> Invalidate {
-    Arc::new(move |removed: Vec<Removed>| {
-        let app = app.clone();
-        async move {
-            for r in removed {
-                let done = match RepoName::parse(&r.repository) {
-                    Ok(repo) => peers::invalidate(&app, &repo, &tags(&r), Some(&r.digest)).await,
-                    Err(_) => peers::invalidate_all(&app).await,
-                };
-                done.map_err(|e| format!("{e:?}"))?;
-            }
-            Ok(())
-        }
-        .boxed()
-    })
-}
-
 pub fn run_cli(loaded: berth_config::Loaded, project: String, dry_run: bool) -> anyhow::Result<()> {
     let config = loaded.config;
     crate::logging::init(&config.log);
@@ -111,7 +93,7 @@ pub fn spawn_scheduler(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let clock = SystemClock;
         // project → (cron, next due time)
         let mut next: HashMap<String, (String, Option<i64>)> = HashMap::new();
-        let invalidate = in_server_invalidation(app.clone());
+        let invalidate = berth_server::retention::invalidation(app.clone());
         loop {
             match app.meta.scheduled_retention_policies().await {
                 Ok(policies) => {

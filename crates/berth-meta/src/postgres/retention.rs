@@ -214,6 +214,39 @@ impl RetentionStore for PostgresStore {
         .await
     }
 
+    async fn retention_runs_before(
+        &self,
+        project: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RetentionRun>, MetaError> {
+        let before = before.unwrap_or(i64::MAX);
+        retrying(|| async {
+            let c = self.client().await?;
+            let st = c
+                .prepare_cached(
+                    "SELECT id, project, dry_run, started_ms, finished_ms, status FROM retention_runs
+                     WHERE project = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                )
+                .await?;
+            Ok(c.query(&st, &[&project, &before, &(limit as i64)]).await?.iter().map(run_from_row).collect())
+        })
+        .await
+    }
+
+    async fn retention_run(&self, run: i64) -> Result<Option<RetentionRun>, MetaError> {
+        retrying(|| async {
+            let c = self.client().await?;
+            let st = c
+                .prepare_cached(
+                    "SELECT id, project, dry_run, started_ms, finished_ms, status FROM retention_runs WHERE id = $1",
+                )
+                .await?;
+            Ok(c.query_opt(&st, &[&run]).await?.as_ref().map(run_from_row))
+        })
+        .await
+    }
+
     async fn retention_items(&self, run: i64) -> Result<Vec<RetentionItem>, MetaError> {
         retrying(|| async {
             let c = self.client().await?;

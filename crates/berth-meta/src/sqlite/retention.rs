@@ -204,6 +204,37 @@ impl RetentionStore for SqliteStore {
             .await
     }
 
+    async fn retention_runs_before(
+        &self,
+        project: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RetentionRun>, MetaError> {
+        let project = project.to_owned();
+        let before = before.unwrap_or(i64::MAX);
+        self.pool
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, project, dry_run, started_ms, finished_ms, status FROM retention_runs
+                     WHERE project = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                )?;
+                let rows = st.query_map(params![project, before, limit as i64], run_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn retention_run(&self, run: i64) -> Result<Option<RetentionRun>, MetaError> {
+        self.pool
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, project, dry_run, started_ms, finished_ms, status FROM retention_runs WHERE id = ?1",
+                )?;
+                Ok(st.query_row([run], run_from_row).optional()?)
+            })
+            .await
+    }
+
     async fn retention_items(&self, run: i64) -> Result<Vec<RetentionItem>, MetaError> {
         self.pool
             .read(move |c| {

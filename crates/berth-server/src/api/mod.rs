@@ -18,6 +18,7 @@ mod page;
 mod projects;
 mod quotas;
 mod robots;
+mod retention;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -44,7 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "robots"), (name = "audit"),
+        (name = "robots"), (name = "retention"), (name = "audit"),
     )
 )]
 struct ApiDoc;
@@ -73,6 +74,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(quotas::router())
         .merge(immutability::router())
         .merge(robots::router())
+        .merge(retention::router())
         .merge(audit_log::router())
         .split_for_parts()
 }

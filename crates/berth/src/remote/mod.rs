@@ -4,11 +4,13 @@
 
 mod quotas;
 mod robots;
+mod retention;
 mod session;
 mod table;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
 pub use robots::RobotsCommand;
+pub use retention::RetentionCommand;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -94,6 +96,7 @@ pub enum Remote {
     Quota(QuotaCommand),
     Immutable(ImmutableCommand),
     Robots(RobotsCommand),
+    Retention(RetentionCommand),
     AuditLogs { after: Option<i64>, limit: Option<usize> },
 }
 
@@ -137,6 +140,7 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Quota(c) => quotas::quota(&api, &out, c),
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::Robots(c) => robots::robots(&api, &out, c),
+        Remote::Retention(c) => retention::retention(&api, &out, c),
         Remote::AuditLogs { after, limit } => {
             let mut path = format!("/audit-logs?limit={}", limit.unwrap_or(100));
             if let Some(a) = after {
