@@ -142,12 +142,29 @@ pub struct Projects {
     pub autocreate: bool,
     /// Who may create projects (Harbor's `project_creation_restriction`).
     pub creation: ProjectCreation,
+    /// What a project created by a first push starts with.
+    pub template: ProjectTemplate,
 }
 
 impl Default for Projects {
     fn default() -> Self {
-        Projects { autocreate: true, creation: ProjectCreation::Everyone }
+        Projects { autocreate: true, creation: ProjectCreation::Everyone, template: ProjectTemplate::default() }
     }
+}
+
+/// `berth.projects.template`: the settings a project created by a first
+/// push starts with (projects created through the admin API say their own).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectTemplate {
+    /// Anyone, even anonymous, may pull.
+    pub public: bool,
+    /// Storage quota in bytes; unset: unlimited.
+    pub storagelimit: Option<u64>,
+    /// Tag patterns (doublestar) made immutable in every repository of the project.
+    pub immutabletags: Vec<String>,
+    /// A file holding a tag retention policy in Harbor's JSON.
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

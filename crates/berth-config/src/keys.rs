@@ -252,6 +252,11 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth.projects", Section),
     ("berth.projects.autocreate", Value(Bool)),
     ("berth.projects.creation", Value(Str)), // everyone | adminonly (Harbor's project_creation_restriction)
+    ("berth.projects.template", Section),
+    ("berth.projects.template.public", Value(Bool)),
+    ("berth.projects.template.storagelimit", Value(UInt)),
+    ("berth.projects.template.immutabletags", Value(StrList)),
+    ("berth.projects.template.retention", Value(Str)),
     ("berth.audit", Section),
     ("berth.audit.enabled", Value(Bool)),
     ("berth.audit.retention", Value(Duration { int_ns: false })),

@@ -23,7 +23,7 @@ mod values;
 mod walk;
 
 pub use audit::Audit;
-pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, Projects, TokenAuth};
+pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, Projects, TokenAuth};
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use model::*;

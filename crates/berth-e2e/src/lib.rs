@@ -20,6 +20,7 @@
 //! | 8 deletes disabled | in [`skopeo_copy`] and [`artifacts`] | |
 //! | issue 17: docker/podman login, skopeo --creds, ctr --user on the token service | [`token_clients`] | `tests/token_auth.rs` |
 //! | issue 15: three nodes on Garage + PostgreSQL, kill -9 mid-upload | [`cluster`] | `tests/cluster.rs` |
+//! | issue 18: robot push, quota and immutable-tag refusals, retention dry run = apply (admin API) | [`governance`] | `tests/governance.rs` |
 //! | issue 17: docker (network namespace) and skopeo over TLS and mutual TLS | [`tls_clients`] | `tests/tls.rs` |
 
 pub mod artifacts;
@@ -29,6 +30,7 @@ pub mod cluster;
 pub mod containerd_pull;
 pub mod docker_roundtrip;
 pub mod fixtures;
+pub mod governance;
 pub mod podman_images;
 pub mod registry;
 pub mod skopeo_copy;

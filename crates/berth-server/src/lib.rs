@@ -27,7 +27,8 @@ mod urls;
 
 pub use audit::{AuditOptions, AuditSink, AuditWriter};
 pub use auth::{
-    Account, Authenticator, GrantError, Policy, ProjectCreation, Realm, TokenAuth, TokenService, UserDirectory,
+    Account, Authenticator, GrantError, Policy, ProjectCreation, ProjectTemplate, Realm, TokenAuth, TokenService,
+    UserDirectory,
 };
 pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};

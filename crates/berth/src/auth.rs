@@ -96,7 +96,9 @@ async fn builtin(config: &Config, meta: &Arc<dyn MetaStore>, https: bool) -> any
         berth_config::ProjectCreation::Everyone => ProjectCreation::Everyone,
         berth_config::ProjectCreation::AdminOnly => ProjectCreation::AdminOnly,
     };
-    let policy = Policy::new(meta.clone(), a.anonymouspull, config.berth.projects.autocreate, creation);
+    let template = project_template(&config.berth.projects.template)?;
+    let policy =
+        Policy::new(meta.clone(), a.anonymouspull, config.berth.projects.autocreate, creation).with_template(template);
     let service = TokenService { issuer, users, service: a.service.clone(), policy };
     let realm = match &a.realm {
         Some(r) => Realm::Fixed(r.clone()),
@@ -115,4 +117,38 @@ async fn bootstrap_from_env(meta: &Arc<dyn MetaStore>) -> anyhow::Result<()> {
         tracing::info!(user = %user, "created the first administrator from {ADMIN_PASSWORD_FILE_VAR}");
     }
     Ok(())
+}
+
+/// `berth.projects.template`, checked now so that a bad pattern or policy
+/// stops the start rather than the first push.
+fn project_template(t: &berth_config::ProjectTemplate) -> anyhow::Result<berth_server::ProjectTemplate> {
+    use berth_meta::selectors::Decoration;
+    use berth_meta::{NewImmutableRule, RulePattern};
+    let mut immutable = Vec::new();
+    for tag in &t.immutabletags {
+        let rule = NewImmutableRule {
+            repository: RulePattern::new(Decoration::Matches, "**"),
+            tag: RulePattern::new(Decoration::Matches, tag),
+            disabled: false,
+        };
+        rule.validate().map_err(|e| anyhow::anyhow!("berth.projects.template.immutabletags: {tag:?}: {e}"))?;
+        immutable.push(rule);
+    }
+    let retention = match &t.retention {
+        None => None,
+        Some(path) => {
+            let json = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("berth.projects.template.retention: reading {path}: {e}"))?;
+            let policy = berth_jobs::retention::policy::Policy::parse(&json)
+                .and_then(|p| p.compile().map(|_| p))
+                .map_err(|e| anyhow::anyhow!("berth.projects.template.retention: {path}: {e}"))?;
+            let cron = policy.cron().map(berth_jobs::retention::policy::five_field_cron);
+            if let Some(c) = &cron {
+                berth_jobs::schedule::Schedule::parse(c)
+                    .map_err(|e| anyhow::anyhow!("berth.projects.template.retention: {path}: schedule {c:?}: {e}"))?;
+            }
+            Some((json, cron))
+        }
+    };
+    Ok(berth_server::ProjectTemplate { public: t.public, storage_limit: t.storagelimit, immutable, retention })
 }

@@ -17,8 +17,8 @@ mod immutability;
 mod page;
 mod projects;
 mod quotas;
-mod robots;
 mod retention;
+mod robots;
 mod users;
 
 pub use caller::API_SCOPE;

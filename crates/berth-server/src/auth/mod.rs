@@ -23,7 +23,7 @@ mod users;
 
 pub use access::Needed;
 pub use account::Account;
-pub use policy::{Policy, ProjectCreation};
+pub use policy::{Policy, ProjectCreation, ProjectTemplate};
 pub use principal::Principal;
 pub use robot_policy::GrantError;
 pub use token_service::TokenService;

@@ -14,7 +14,7 @@
 //! seconds: a changed role takes effect within that (issued tokens keep
 //! what they list until they expire, minutes at most).
 
-use berth_meta::{project_of, valid_project_name, MetaError, MetaStore, Project, Role, User};
+use berth_meta::{project_of, valid_project_name, MetaError, MetaStore, NewImmutableRule, Project, Role, User};
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +29,21 @@ pub enum ProjectCreation {
 /// A project, if it exists, and the user's role in it.
 type Access = Option<(Project, Option<Role>)>;
 
+/// What a project created by a first push starts with
+/// (`berth.projects.template`), validated at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectTemplate {
+    pub public: bool,
+    pub storage_limit: Option<u64>,
+    /// Rules making these tags immutable in every repository.
+    pub immutable: Vec<NewImmutableRule>,
+    /// A retention policy (Harbor's JSON) and its schedule.
+    pub retention: Option<(String, Option<String>)>,
+}
+
 pub struct Policy {
     meta: Arc<dyn MetaStore>,
+    template: ProjectTemplate,
     /// `berth.auth.anonymouspull`: anonymous clients pull from every project.
     anonymous_pull: bool,
     /// Whether a first push creates its project.
@@ -53,7 +66,12 @@ pub fn role_allows(role: Role, action: &str) -> bool {
 impl Policy {
     pub fn new(meta: Arc<dyn MetaStore>, anonymous_pull: bool, autocreate: bool, creation: ProjectCreation) -> Self {
         let projects = Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build();
-        Policy { meta, anonymous_pull, autocreate, creation, projects }
+        Policy { meta, template: ProjectTemplate::default(), anonymous_pull, autocreate, creation, projects }
+    }
+
+    pub fn with_template(mut self, template: ProjectTemplate) -> Self {
+        self.template = template;
+        self
     }
 
     pub fn meta(&self) -> &Arc<dyn MetaStore> {
@@ -149,13 +167,41 @@ impl Policy {
             return Ok(());
         }
         let now = crate::state::now_ms();
-        match self.meta.create_project(project, false, user.map(|u| u.id), now).await {
-            Ok(_) => tracing::info!(project, user = user.map(|u| u.name.as_str()), "created project on first push"),
+        match self.meta.create_project(project, self.template.public, user.map(|u| u.id), now).await {
+            Ok(_) => {
+                tracing::info!(project, user = user.map(|u| u.name.as_str()), "created project on first push");
+                self.apply_template(project, now).await?;
+            }
             Err(MetaError::Conflict(_)) => {} // another push created it first
             Err(e) => return Err(e),
         }
         self.projects.invalidate_all();
         Ok(())
+    }
+
+    /// Gives a project just created by a push the template's quota,
+    /// immutability rules and retention policy. Not in the creating
+    /// transaction: a failure here is logged and returned (the push fails,
+    /// the project stays; an administrator completes it through the API).
+    async fn apply_template(&self, project: &str, now_ms: i64) -> Result<(), MetaError> {
+        let t = &self.template;
+        let result = async {
+            if t.storage_limit.is_some() {
+                self.meta.set_project_quota(project, t.storage_limit).await?;
+            }
+            for rule in &t.immutable {
+                self.meta.create_immutable_rule(project, rule).await?;
+            }
+            if let Some((policy, cron)) = &t.retention {
+                self.meta.set_retention_policy(project, policy, cron.as_deref(), now_ms).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &result {
+            tracing::error!(project, error = %e, "applying berth.projects.template to a new project failed");
+        }
+        result
     }
 }
 

@@ -3,14 +3,14 @@
 //! by default, the API's JSON with `--json`.
 
 mod quotas;
-mod robots;
 mod retention;
+mod robots;
 mod session;
 mod table;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
-pub use robots::RobotsCommand;
 pub use retention::RetentionCommand;
+pub use robots::RobotsCommand;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
