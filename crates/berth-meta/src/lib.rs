@@ -181,4 +181,8 @@ pub trait MetaStore:
     // ---- repositories --------------------------------------------------------
     /// Repository names in lexical order after `last`, at most `limit`.
     async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>, MetaError>;
+    /// Deletes a repository whole: its tags, manifests, references and blob
+    /// links, in one transaction (the blobs' bytes are left to garbage
+    /// collection, which finds them unlinked). False if it did not exist.
+    async fn delete_repository(&self, repo: &RepoName) -> Result<bool, MetaError>;
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 macro_rules! metastore_test_suite {
     ($factory:expr) => {
         $crate::metastore_test_suite!(@tests $factory;
+            delete_repository_removes_it_whole,
             uploads_advance_only_from_the_expected_offset,
             stale_uploads_oldest_first,
             blobs_are_visible_per_repository,
@@ -226,6 +227,30 @@ pub async fn mount_needs_a_visible_source(s: &dyn MetaStore) {
     assert_eq!(s.mount_blob(&b, &d, Some(&a), 2).await.unwrap(), Some(6));
     assert_eq!(s.repo_blob(&b, &d).await.unwrap(), Some(6));
     assert_eq!(s.mount_blob(&c, &d, None, 3).await.unwrap(), Some(6), "mount without from");
+}
+
+pub async fn delete_repository_removes_it_whole(s: &dyn MetaStore) {
+    let (one, two) = (repo("team/one"), repo("team/two"));
+    let layer = digest("shared layer");
+    let m = image("manifest-shared", &[&layer]);
+    for r in [&one, &two] {
+        s.commit_blob(r, &layer, 12, None, 1).await.unwrap();
+        s.put_manifest(r, &m, &[tag("v1")], 2).await.unwrap();
+    }
+    assert!(s.delete_repository(&one).await.unwrap());
+    assert!(!s.delete_repository(&one).await.unwrap(), "already gone");
+    assert_eq!(s.list_repositories(None, 10).await.unwrap(), ["team/two"]);
+    assert_eq!(s.get_tagged_manifest(&one, &tag("v1")).await.unwrap(), None);
+    assert_eq!(s.get_manifest(&one, &m.digest).await.unwrap(), None);
+    assert_eq!(s.repo_blob(&one, &layer).await.unwrap(), None, "its blob links go too");
+    assert_eq!(s.list_tags(&one, None, 10).await.unwrap(), None);
+    // The other repository keeps everything it shared.
+    assert_eq!(s.repo_blob(&two, &layer).await.unwrap(), Some(12));
+    assert!(s.get_tagged_manifest(&two, &tag("v1")).await.unwrap().is_some());
+    // A new push recreates it from nothing.
+    s.commit_blob(&one, &layer, 12, None, 3).await.unwrap();
+    s.put_manifest(&one, &m, &[tag("v2")], 4).await.unwrap();
+    assert_eq!(s.list_tags(&one, None, 10).await.unwrap(), Some(vec!["v2".to_owned()]));
 }
 
 pub async fn manifest_requires_its_blobs(s: &dyn MetaStore) {

@@ -217,6 +217,25 @@ fn projects_and_members_follow_harbors_roles() {
     a.reg.push_image("team-a/app", "v1");
     let (s, v) = a.call(alice, Method::DELETE, "/projects/team-a", None);
     assert_eq!((s, code(&v)), (StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED"), "{v}");
+    // Emptying it: the repository goes whole, after its immutable tags are freed.
+    let repos = a.ok(bob, Method::GET, "/projects/team-a/repositories", None);
+    assert_eq!(repos[0]["name"], "team-a/app", "{repos}");
+    assert_eq!((repos[0]["artifact_count"].as_u64(), repos[0]["tag_count"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(a.call(bob, Method::DELETE, "/projects/team-a/repositories/app", None).0, StatusCode::FORBIDDEN);
+    let rule = a.ok(
+        alice,
+        Method::POST,
+        "/projects/team-a/immutable-rules",
+        Some(json!({"tag_selectors": [{"decoration": "matches", "pattern": "v*"}],
+            "scope_selectors": {"repository": [{"decoration": "repoMatches", "pattern": "**"}]}})),
+    );
+    let (s, v) = a.call(alice, Method::DELETE, "/projects/team-a/repositories/app", None);
+    assert_eq!(s, StatusCode::FORBIDDEN, "an immutable tag holds it: {v}");
+    a.ok(alice, Method::DELETE, &format!("/projects/team-a/immutable-rules/{}", rule["id"]), None);
+    a.ok(alice, Method::DELETE, "/projects/team-a/repositories/team-a%2Fapp", None);
+    assert_eq!(a.call(alice, Method::DELETE, "/projects/team-a/repositories/app", None).0, StatusCode::NOT_FOUND);
+    assert_eq!(a.reg.get("/v2/team-a/app/manifests/v1").status(), StatusCode::NOT_FOUND);
+    a.ok(alice, Method::DELETE, "/projects/team-a", None);
     a.ok(alice, Method::POST, "/projects", Some(json!({"name": "empty"})));
     a.ok(alice, Method::DELETE, "/projects/empty", None);
     assert_eq!(a.call(alice, Method::GET, "/projects/empty", None).0, StatusCode::NOT_FOUND);

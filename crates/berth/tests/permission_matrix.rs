@@ -98,6 +98,9 @@ const HARBOR: &[(&str, [bool; 5])] = &[
     ("See a list of project robots", [false, false, false, true, true]),
     ("Create/edit/delete project robots", [false, false, false, false, true]),
     ("Create/delete tag immutability rules", [false, false, false, true, true]),
+    ("See a list of repositories", [true, true, true, true, true]),
+    ("Edit/delete repositories", [false, false, false, true, true]),
+    ("Create/delete tag retention rules", [false, false, true, true, true]),
     ("See project quotas", [true, true, true, true, true]),
     // "Only the Harbor system administrator can edit project quotas."
     ("Edit project quotas", [false, false, false, false, false]),
@@ -198,6 +201,68 @@ fn ops() -> Vec<Op> {
             harbor_row: "Delete Project",
             surface: Surface::Admin,
             send: |w, who, p| w.api(who, Method::DELETE, &format!("/projects/{p}")).send().unwrap(),
+        },
+        Op {
+            harbor_row: "See a list of project robots",
+            surface: Surface::Admin,
+            send: |w, who, p| w.api(who, Method::GET, &format!("/projects/{p}/robots")).send().unwrap(),
+        },
+        // An invalid name: an allowed caller gets 400 and nothing is created.
+        Op {
+            harbor_row: "Create/edit/delete project robots",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                let body = json!({"name": "Bad Name", "duration_days": -1, "permissions": []});
+                w.api(who, Method::POST, &format!("/projects/{p}/robots")).json(&body).send().unwrap()
+            },
+        },
+        // An invalid pattern: an allowed caller gets 400 and nothing is created.
+        Op {
+            harbor_row: "Create/delete tag immutability rules",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                let body = json!({"tag_selectors": [{"decoration": "matches", "pattern": "["}],
+                "scope_selectors": {"repository": [{"decoration": "repoMatches", "pattern": "**"}]}});
+                w.api(who, Method::POST, &format!("/projects/{p}/immutable-rules")).json(&body).send().unwrap()
+            },
+        },
+        Op {
+            harbor_row: "See project quotas",
+            surface: Surface::Admin,
+            send: |w, who, p| w.api(who, Method::GET, &format!("/projects/{p}/quota")).send().unwrap(),
+        },
+        // Idempotent: no limit stays no limit.
+        Op {
+            harbor_row: "Edit project quotas",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                w.api(who, Method::PUT, &format!("/projects/{p}/quota")).json(&json!({"limit": null})).send().unwrap()
+            },
+        },
+        Op {
+            harbor_row: "See a list of repositories",
+            surface: Surface::Admin,
+            send: |w, who, p| w.api(who, Method::GET, &format!("/projects/{p}/repositories")).send().unwrap(),
+        },
+        // A repository that does not exist: an allowed caller gets "repository … not found".
+        Op {
+            harbor_row: "Edit/delete repositories",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                w.api(who, Method::DELETE, &format!("/projects/{p}/repositories/no-such-repo")).send().unwrap()
+            },
+        },
+        // Harbor: "Create/delete tag retention rules" (Developer and up). An
+        // invalid policy: an allowed caller gets 400 and nothing is stored.
+        Op {
+            harbor_row: "Create/delete tag retention rules",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                w.api(who, Method::PUT, &format!("/projects/{p}/retention"))
+                    .json(&json!({"rules": "none"}))
+                    .send()
+                    .unwrap()
+            },
         },
         Op {
             harbor_row: "Pull image",

@@ -366,6 +366,28 @@ impl MetaStore for PostgresStore {
         .await
     }
 
+    async fn delete_repository(&self, repo: &RepoName) -> Result<bool, MetaError> {
+        retrying(|| async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            // The row lock orders this after (or before) any write holding
+            // the repository, as put_manifest's FOR SHARE does.
+            let Some(row) =
+                tx.query_opt("SELECT id FROM repositories WHERE name = $1 FOR UPDATE", &[&repo.as_str()]).await?
+            else {
+                return Ok(false);
+            };
+            let id: i64 = row.get(0);
+            for table in ["tags", "manifest_references", "manifests", "repository_blobs"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE repository_id = $1"), &[&id]).await?;
+            }
+            tx.execute("DELETE FROM repositories WHERE id = $1", &[&id]).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, MetaError> {
         retrying(|| async {
             let c = self.client().await?;

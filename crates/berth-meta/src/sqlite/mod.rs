@@ -364,6 +364,20 @@ impl MetaStore for SqliteStore {
             .await
     }
 
+    async fn delete_repository(&self, repo: &RepoName) -> Result<bool, MetaError> {
+        let repo = repo.to_string();
+        self.pool
+            .write(move |tx| {
+                let Some(id) = repo_id(tx, &repo)? else { return Ok(false) };
+                for table in ["tags", "manifest_references", "manifests", "repository_blobs"] {
+                    tx.prepare_cached(&format!("DELETE FROM {table} WHERE repository_id = ?1"))?.execute([id])?;
+                }
+                tx.prepare_cached("DELETE FROM repositories WHERE id = ?1")?.execute([id])?;
+                Ok(true)
+            })
+            .await
+    }
+
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, MetaError> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
         self.pool

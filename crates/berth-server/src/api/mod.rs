@@ -17,6 +17,7 @@ mod immutability;
 mod page;
 mod projects;
 mod quotas;
+mod repositories;
 mod retention;
 mod robots;
 mod users;
@@ -45,7 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "robots"), (name = "retention"), (name = "audit"),
+        (name = "repositories"), (name = "robots"), (name = "retention"), (name = "audit"),
     )
 )]
 struct ApiDoc;
@@ -71,6 +72,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::router())
         .merge(projects::router())
+        .merge(repositories::router())
         .merge(quotas::router())
         .merge(immutability::router())
         .merge(robots::router())

@@ -67,6 +67,15 @@ pub enum ProjectsCommand {
     Delete {
         name: String,
     },
+    /// The project's repositories.
+    Repositories {
+        name: String,
+    },
+    /// Deletes a repository whole (tags, manifests; the bytes go with the next GC).
+    DeleteRepository {
+        name: String,
+        repository: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +113,13 @@ const USER_COLUMNS: &[Column] =
     &[("ID", "id"), ("USERNAME", "username"), ("ADMIN", "admin"), ("DISABLED", "disabled"), ("CREATED", "created_at")];
 const PROJECT_COLUMNS: &[Column] =
     &[("ID", "id"), ("NAME", "name"), ("PUBLIC", "public"), ("YOUR ROLE", "role"), ("CREATED", "created_at")];
+const REPOSITORY_COLUMNS: &[Column] = &[
+    ("NAME", "name"),
+    ("ARTIFACTS", "artifact_count"),
+    ("TAGS", "tag_count"),
+    ("PUSHED", "pushed_at"),
+    ("PULLED", "pulled_at"),
+];
 const MEMBER_COLUMNS: &[Column] = &[("USER ID", "user_id"), ("USERNAME", "username"), ("ROLE", "role")];
 const AUDIT_COLUMNS: &[Column] = &[
     ("ID", "id"),
@@ -199,6 +215,14 @@ fn projects(api: &Api, out: &Output, c: ProjectsCommand) -> anyhow::Result<bool>
         ProjectsCommand::Delete { name } => {
             api.call(Method::DELETE, &format!("/projects/{name}"), None)?;
             out.done(&format!("project {name} deleted"));
+        }
+        ProjectsCommand::Repositories { name } => {
+            out.list(&api.list(&format!("/projects/{name}/repositories"))?, REPOSITORY_COLUMNS)
+        }
+        ProjectsCommand::DeleteRepository { name, repository } => {
+            let encoded: String = form_urlencoded::byte_serialize(repository.as_bytes()).collect();
+            api.call(Method::DELETE, &format!("/projects/{name}/repositories/{encoded}"), None)?;
+            out.done(&format!("repository {repository} deleted from {name}"));
         }
     }
     Ok(true)
