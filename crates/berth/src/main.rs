@@ -172,8 +172,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::RetentionCommand,
     },
-    /// Read the audit log through the server (administrators).
+    /// Read the audit log through the server (administrators; a project's
+    /// entries with --project, for its members).
     AuditLogs {
+        #[arg(long)]
+        project: Option<String>,
         /// Entries after this id.
         #[arg(long)]
         after: Option<i64>,
@@ -273,7 +276,9 @@ fn main() -> ExitCode {
                 AdminCommand::Immutable { command } => remote::Remote::Immutable(command),
                 AdminCommand::Robots { command } => remote::Remote::Robots(command),
                 AdminCommand::Retention { command } => remote::Remote::Retention(command),
-                AdminCommand::AuditLogs { after, limit } => remote::Remote::AuditLogs { after, limit },
+                AdminCommand::AuditLogs { project, after, limit } => {
+                    remote::Remote::AuditLogs { project, after, limit }
+                }
             };
             match remote::run(remote, json) {
                 Ok(_) => ExitCode::SUCCESS,

@@ -356,6 +356,11 @@ fn changes_and_refusals_are_audited() {
             row("eve", "denied pull,push", "library/x", 403),
         ]
     );
+    // The project's own log: what touched library, not the user changes.
+    let library = a.ok(ADMIN, Method::GET, "/projects/library/audit-logs", None);
+    let actions: Vec<&str> = library.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["denied pull,push"]);
+    assert_eq!(a.call(eve, Method::GET, "/projects/library/audit-logs", None).0, StatusCode::FORBIDDEN);
 }
 
 fn bearer_client(token: &str) -> Client {

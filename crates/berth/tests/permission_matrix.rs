@@ -98,6 +98,7 @@ const HARBOR: &[(&str, [bool; 5])] = &[
     ("See a list of project robots", [false, false, false, true, true]),
     ("Create/edit/delete project robots", [false, false, false, false, true]),
     ("Create/delete tag immutability rules", [false, false, false, true, true]),
+    ("See a list of project logs", [false, true, true, true, true]),
     ("See a list of repositories", [true, true, true, true, true]),
     ("Edit/delete repositories", [false, false, false, true, true]),
     ("Create/delete tag retention rules", [false, false, true, true, true]),
@@ -238,6 +239,11 @@ fn ops() -> Vec<Op> {
             send: |w, who, p| {
                 w.api(who, Method::PUT, &format!("/projects/{p}/quota")).json(&json!({"limit": null})).send().unwrap()
             },
+        },
+        Op {
+            harbor_row: "See a list of project logs",
+            surface: Surface::Admin,
+            send: |w, who, p| w.api(who, Method::GET, &format!("/projects/{p}/audit-logs")).send().unwrap(),
         },
         Op {
             harbor_row: "See a list of repositories",

@@ -12,8 +12,6 @@ use super::error::{AdminError, AdminResult};
 use crate::state::App;
 use berth_meta::{Project, Role};
 
-// Robots, quotas, rules and project logs get their routes next (#18).
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProjectAction {
     /// "See the project configurations" (also its immutability and retention rules).

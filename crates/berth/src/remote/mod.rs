@@ -106,7 +106,7 @@ pub enum Remote {
     Immutable(ImmutableCommand),
     Robots(RobotsCommand),
     Retention(RetentionCommand),
-    AuditLogs { after: Option<i64>, limit: Option<usize> },
+    AuditLogs { project: Option<String>, after: Option<i64>, limit: Option<usize> },
 }
 
 const USER_COLUMNS: &[Column] =
@@ -157,8 +157,9 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::Robots(c) => robots::robots(&api, &out, c),
         Remote::Retention(c) => retention::retention(&api, &out, c),
-        Remote::AuditLogs { after, limit } => {
-            let mut path = format!("/audit-logs?limit={}", limit.unwrap_or(100));
+        Remote::AuditLogs { project, after, limit } => {
+            let base = project.map_or_else(|| "/audit-logs".to_owned(), |p| format!("/projects/{p}/audit-logs"));
+            let mut path = format!("{base}?limit={}", limit.unwrap_or(100));
             if let Some(a) = after {
                 path.push_str(&format!("&after={a}"));
             }
