@@ -199,8 +199,14 @@ impl InvalidationBus {
             client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(super::pool::error_from)?;
             // Everything published before this point was missed: acknowledge
             // it by flushing, then count this node as up to date.
+            // `last_value` of a sequence nextval has never returned is its
+            // start, the generation the first publish will get: counting it
+            // as seen would acknowledge that publish before it arrives.
             let current: i64 = client
-                .query_one("SELECT last_value FROM cache_generation", &[])
+                .query_one(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM cache_generation",
+                    &[],
+                )
                 .await
                 .map_err(super::pool::error_from)?
                 .get(0);
