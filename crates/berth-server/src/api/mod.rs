@@ -1,5 +1,6 @@
 //! The admin REST API under `/api/v1`: users, projects, members, robots,
-//! quotas, immutability and retention rules, usage and the audit log.
+//! quotas, immutability and retention rules, usage, the audit log and
+//! read-only mode.
 //!
 //! JSON in and out; errors `{"errors":[{"code","message"}]}` with stable
 //! codes (`error.rs`); keyset pagination (`page.rs`). Each route is
@@ -19,6 +20,7 @@ mod projects;
 mod quotas;
 mod retention;
 mod robots;
+mod system;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -45,7 +47,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "robots"), (name = "retention"), (name = "audit"),
+        (name = "robots"), (name = "retention"), (name = "audit"), (name = "system"),
     )
 )]
 struct ApiDoc;
@@ -76,6 +78,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(robots::router())
         .merge(retention::router())
         .merge(audit_log::router())
+        .merge(system::router())
         .split_for_parts()
 }
 
