@@ -3,12 +3,14 @@
 //! by default, the API's JSON with `--json`.
 
 mod quotas;
+mod readonly;
 mod retention;
 mod robots;
 mod session;
 mod table;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
+pub use readonly::ReadOnlyCommand;
 pub use retention::RetentionCommand;
 pub use robots::RobotsCommand;
 
@@ -97,6 +99,7 @@ pub enum Remote {
     Immutable(ImmutableCommand),
     Robots(RobotsCommand),
     Retention(RetentionCommand),
+    ReadOnly(ReadOnlyCommand),
     AuditLogs { after: Option<i64>, limit: Option<usize> },
 }
 
@@ -141,6 +144,7 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::Robots(c) => robots::robots(&api, &out, c),
         Remote::Retention(c) => retention::retention(&api, &out, c),
+        Remote::ReadOnly(c) => readonly::readonly(&api, &out, c),
         Remote::AuditLogs { after, limit } => {
             let mut path = format!("/audit-logs?limit={}", limit.unwrap_or(100));
             if let Some(a) = after {
