@@ -186,3 +186,52 @@ fn the_cli_switches_read_only_mode() {
     assert!(table.contains("no"), "{table}");
     assert_eq!(a.ok(ADMIN, Method::GET, "/system/readonly", None), json!({"enabled": false}));
 }
+
+/// Status of `POST /v2/<repo>/blobs/uploads/` (a write) on `base` as the administrator.
+fn start_upload_status(c: &Client, base: &str) -> u16 {
+    let r = c.post(format!("{base}/v2/shared/app/blobs/uploads/")).basic_auth("admin", Some(ADMIN_PW)).send();
+    r.unwrap().status().as_u16()
+}
+
+/// Polls `base` until a write answers `want`; the time it took.
+fn until_status(c: &Client, base: &str, want: u16) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    while start_upload_status(c, base) != want {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "node never answered {want}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    t0.elapsed()
+}
+
+#[test]
+fn every_node_follows_the_switch_within_the_poll_interval() {
+    let pg = berth_testkit::Postgres::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("admin.pw");
+    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
+    let root = dir.path().join("blobs");
+    let node = || {
+        Reg::start_with(
+            options()
+                .bin(bin())
+                .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
+                .env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"))
+                .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
+                .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string()),
+        )
+    };
+    let (a, b) = (Api { reg: node(), http: Client::new(), dir }, node());
+    let c = Client::new();
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "shared"})));
+    assert_eq!(start_upload_status(&c, &b.server.url()), 202);
+
+    a.ok(ADMIN, Method::PUT, "/system/readonly", Some(json!({"enabled": true})));
+    // The node that took the request at once; the other within its poll (3 s).
+    assert_eq!(start_upload_status(&c, &a.reg.server.url()), 405);
+    let waited = until_status(&c, &b.server.url(), 405);
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+
+    a.ok(ADMIN, Method::PUT, "/system/readonly", Some(json!({"enabled": false})));
+    let waited = until_status(&c, &b.server.url(), 202);
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+}
