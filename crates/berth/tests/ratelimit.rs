@@ -107,3 +107,48 @@ fn without_configuration_nothing_is_limited() {
         assert_eq!(get(&a, &reg, None).status(), StatusCode::OK, "request {i}");
     }
 }
+
+/// Manifest GET latency with the limits off and on (generous enough never
+/// to refuse): `… --test ratelimit -- --ignored --nocapture`. Sequential
+/// requests on one keep-alive connection, alternating servers so machine
+/// noise hits both alike.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn manifest_get_cost_with_limits_off_and_on() {
+    let off = Reg::start_with(opts());
+    let on = Reg::start_with(
+        opts()
+            .env("REGISTRY_BERTH_RATELIMIT_PERIP_RATE", "1000000000")
+            .env("REGISTRY_BERTH_RATELIMIT_PERIP_BURST", "1000000000")
+            .env("REGISTRY_BERTH_RATELIMIT_PERUSER_RATE", "1000000000"),
+    );
+    for reg in [&off, &on] {
+        reg.push_image("bench/app", "v1");
+    }
+    let time = |reg: &Reg, n: u32| {
+        let url = reg.url("/v2/bench/app/manifests/v1");
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let r = reg.http.get(&url).header("accept", common::OCI_MANIFEST).send().unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.bytes().unwrap();
+        }
+        t.elapsed()
+    };
+    time(&off, 500);
+    time(&on, 500);
+    // Per-request means of many short rounds; the machine is shared, so
+    // the fastest round and the median say more than the mean.
+    let (mut off_rounds, mut on_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..40 {
+        off_rounds.push(time(&off, 250).as_nanos() as f64 / 250_000.0);
+        on_rounds.push(time(&on, 250).as_nanos() as f64 / 250_000.0);
+    }
+    for v in [&mut off_rounds, &mut on_rounds] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!(
+        "manifest GET µs/request: off min {:.1} median {:.1}; on min {:.1} median {:.1}",
+        off_rounds[0], off_rounds[20], on_rounds[0], on_rounds[20]
+    );
+}
