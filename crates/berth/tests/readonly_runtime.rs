@@ -114,6 +114,17 @@ fn administrators_switch_read_only_mode_at_run_time() {
     assert_eq!(reg.get(&format!("/v2/ro/app/blobs/{}", image.layer_digest)).status(), StatusCode::OK);
     assert_eq!(reg.get("/v2/ro/app/tags/list").status(), StatusCode::OK);
 
+    // Retention would delete: only a dry run is possible.
+    let policy = json!({"algorithm": "or", "rules": [{"disabled": false, "action": "retain",
+        "template": "latestPushedK", "params": {"latestPushedK": 1},
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}}});
+    a.ok(ADMIN, Method::PUT, "/projects/ro/retention", Some(policy));
+    let (s, v) = a.call(ADMIN, Method::POST, "/projects/ro/retention/runs", Some(json!({"dry_run": false})));
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "CONFLICT"), "{v}");
+    a.ok(ADMIN, Method::POST, "/projects/ro/retention/runs", Some(json!({"dry_run": true})));
+
     // It outlives a restart (kept in the metadata database).
     a.reg.server.restart().unwrap();
     assert_eq!(a.ok(ADMIN, Method::GET, "/system/readonly", None), json!({"enabled": true}));
