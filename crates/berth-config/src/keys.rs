@@ -262,6 +262,13 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth.audit.retention", Value(Duration { int_ns: false })),
     ("berth.cache", Section),
     ("berth.cache.manifestbytes", Value(UInt)),
+    ("berth.ratelimit", Section),
+    ("berth.ratelimit.perip", Section),
+    ("berth.ratelimit.perip.rate", Value(UInt)),
+    ("berth.ratelimit.perip.burst", Value(UInt)),
+    ("berth.ratelimit.peruser", Section),
+    ("berth.ratelimit.peruser.rate", Value(UInt)),
+    ("berth.ratelimit.peruser.burst", Value(UInt)),
 ];
 
 /// The kind of the key at `pattern` (`[]` for list elements), if the table knows it.

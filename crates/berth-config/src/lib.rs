@@ -19,6 +19,7 @@ mod error;
 mod keys;
 mod mask;
 mod model;
+mod ratelimit;
 mod values;
 mod walk;
 
@@ -27,6 +28,7 @@ pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, 
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use model::*;
+pub use ratelimit::{Bucket, RateLimit};
 
 use serde_norway::{Mapping, Value};
 use std::path::Path;

@@ -410,6 +410,7 @@ pub struct Berth {
     pub auth: crate::auth::BerthAuth,
     pub audit: crate::audit::Audit,
     pub projects: crate::auth::Projects,
+    pub ratelimit: crate::ratelimit::RateLimit,
 }
 
 /// `berth.gc`: online garbage collection in the server.

@@ -22,6 +22,7 @@ mod retention;
 mod robots;
 pub mod selectors;
 pub mod sqlite;
+mod system_settings;
 #[doc(hidden)]
 pub mod test_suite;
 #[doc(hidden)]
@@ -30,6 +31,8 @@ pub mod test_suite_audit;
 pub mod test_suite_quota;
 pub mod test_suite_retention;
 pub mod test_suite_robots;
+#[doc(hidden)]
+pub mod test_suite_system;
 #[doc(hidden)]
 pub mod test_suite_users;
 mod users;
@@ -46,6 +49,7 @@ pub use projects::*;
 pub use quotas::*;
 pub use retention::{RetentionArtifact, RetentionItem, RetentionRun, RetentionStore, StoredPolicy};
 pub use robots::*;
+pub use system_settings::{SystemSettingsStore, READ_ONLY_SETTING};
 pub use users::*;
 
 use async_trait::async_trait;
@@ -102,6 +106,7 @@ pub trait MetaStore:
     + ImmutabilityStore
     + AuditStore
     + RetentionStore
+    + SystemSettingsStore
     + Send
     + Sync
     + 'static

@@ -74,6 +74,19 @@ macro_rules! metastore_test_suite {
             retention_runs_record_their_decisions,
             retention_runs_page_by_id_and_are_found_by_id,
         );
+        $crate::metastore_test_suite!(@system $factory;
+            system_settings_are_absent_then_replaced,
+            system_settings_last_writer_wins_under_races,
+        );
+    };
+    (@system $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_system::$name(&store).await;
+            }
+        )*
     };
     (@retention $factory:expr; $($name:ident),* $(,)?) => {
         $(

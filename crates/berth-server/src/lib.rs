@@ -17,6 +17,8 @@ mod listener;
 pub mod peers;
 pub mod pull_stats;
 mod quota;
+pub mod ratelimit;
+pub mod read_only;
 pub mod retention;
 pub mod route;
 mod sendfile;
@@ -51,20 +53,10 @@ pub fn app(state: Arc<App>) -> Router {
 }
 
 async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response {
-    use tower::ServiceExt;
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
-    let mut resp = match strip_prefix(&app.settings.prefix, req) {
-        Some(req) => match &app.auth {
-            Authenticator::Token(t) if t.builtin.is_some() && req.uri().path() == "/token" => {
-                t.builtin.as_ref().expect("checked").handle(req).await
-            }
-            _ if is_admin_api(req.uri().path()) => match admin {
-                Some(api) => api.oneshot(req).await.unwrap_or_else(|never| match never {}),
-                None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
-            },
-            _ => handlers::dispatch(&app, req).await,
-        },
-        None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    let mut resp = match limit_by_address(&app, &req) {
+        Err(refusal) => refusal.into_response(),
+        Ok(()) => route(&app, admin, req).await,
     };
     let headers = resp.headers_mut();
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
@@ -75,6 +67,34 @@ async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response 
         entry.finish(&resp);
     }
     resp
+}
+
+/// The per-address rate limit, before authentication: a flood from one
+/// address costs a lookup and a compare-and-swap per request.
+fn limit_by_address(app: &App, req: &Request) -> Result<(), error::ApiError> {
+    match &app.limiters.per_ip {
+        None => Ok(()),
+        Some(limiter) => {
+            limiter.check(&auth::source_of(req.extensions()), std::time::Instant::now()).map_err(ratelimit::refusal)
+        }
+    }
+}
+
+async fn route(app: &App, admin: Option<Router>, req: Request) -> Response {
+    use tower::ServiceExt;
+    match strip_prefix(&app.settings.prefix, req) {
+        Some(req) => match &app.auth {
+            Authenticator::Token(t) if t.builtin.is_some() && req.uri().path() == "/token" => {
+                t.builtin.as_ref().expect("checked").handle(req).await
+            }
+            _ if is_admin_api(req.uri().path()) => match admin {
+                Some(api) => api.oneshot(req).await.unwrap_or_else(|never| match never {}),
+                None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+            },
+            _ => handlers::dispatch(app, req).await,
+        },
+        None => (http::StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    }
 }
 
 fn is_admin_api(path: &str) -> bool {

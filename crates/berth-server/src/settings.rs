@@ -38,6 +38,8 @@ pub struct Settings {
     pub manifest_cache_bytes: u64,
     /// One log line per request (`log.accesslog.disabled` turns it off).
     pub access_log: bool,
+    /// `berth.ratelimit`: token buckets per address and per account.
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 /// Which external URLs a layer may name (`validation.manifests.urls`).
@@ -83,6 +85,7 @@ impl Default for Settings {
             layer_urls: LayerUrlPolicy { enabled: true, allow: None, deny: None },
             manifest_cache_bytes: 64 << 20,
             access_log: true,
+            rate_limits: Default::default(),
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct App {
     /// Manifest pulls waiting to be written (`berth serve` starts the
     /// writer: `pull_stats::spawn_flusher`).
     pub pull_stats: Arc<crate::pull_stats::PullStats>,
+    /// Read-only maintenance mode (configured, or switched at run time).
+    pub read_only: crate::read_only::ReadOnly,
+    /// Rate limits per client address and per account (`None` when off).
+    pub limiters: crate::ratelimit::Limiters,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -51,7 +55,22 @@ impl App {
         let busy_uploads = Mutex::new(HashSet::new());
         let immutable_rules = RulesCache::new();
         let pull_stats = Arc::default();
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, immutable_rules, pull_stats, busy_uploads })
+        let read_only = crate::read_only::ReadOnly::new(settings.read_only);
+        let limiters = crate::ratelimit::Limiters::new(&settings.rate_limits);
+        Arc::new(App {
+            settings,
+            meta,
+            blobs,
+            cache,
+            auth,
+            peers,
+            audit,
+            immutable_rules,
+            pull_stats,
+            read_only,
+            limiters,
+            busy_uploads,
+        })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.

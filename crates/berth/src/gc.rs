@@ -193,7 +193,7 @@ pub fn usage(loaded: berth_config::Loaded, repo: Option<String>) -> anyhow::Resu
 /// `gc` lease makes it run on one node of a cluster at a time; a node that
 /// finds the lease taken skips that run.
 pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<App>) -> anyhow::Result<()> {
-    let (meta, blobs) = (app.meta.clone(), app.blobs.clone());
+    let (meta, blobs, server) = (app.meta.clone(), app.blobs.clone(), app.clone());
     let schedule = berth_jobs::Schedule::parse(schedule).map_err(|e| anyhow::anyhow!("berth.gc.schedule: {e}"))?;
     let untagged = match &config.berth.gc.untagged {
         Some(p) => Some(regex::Regex::new(&format!("^(?:{p})$")).context("berth.gc.untagged")?),
@@ -207,8 +207,12 @@ pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<A
         ..GcOptions::default()
     });
     let job: berth_jobs::schedule::JobFn = std::sync::Arc::new(move || {
-        let (meta, blobs, opts) = (meta.clone(), blobs.clone(), opts.clone());
+        let (meta, blobs, opts, server) = (meta.clone(), blobs.clone(), opts.clone(), server.clone());
         Box::pin(async move {
+            // Read-only mode freezes storage (backups, migrations): no deletions.
+            if server.read_only.is_on() {
+                return Ok("garbage collection skipped: read-only mode".to_owned());
+            }
             match collect(&*meta, &*blobs, &SystemClock, &opts).await {
                 Ok(r) => Ok(format!(
                     "garbage collection removed {} manifests, {} links, {} blobs ({} bytes), {} uploads",

@@ -157,6 +157,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::QuotaCommand,
     },
+    /// Read-only maintenance mode for every node (administrators).
+    Readonly {
+        #[command(subcommand)]
+        command: remote::ReadOnlyCommand,
+    },
     /// A project's tag immutability rules.
     Immutable {
         #[command(subcommand)]
@@ -274,6 +279,7 @@ fn main() -> ExitCode {
                 AdminCommand::Members { command } => remote::Remote::Members(command),
                 AdminCommand::Quota { command } => remote::Remote::Quota(command),
                 AdminCommand::Immutable { command } => remote::Remote::Immutable(command),
+                AdminCommand::Readonly { command } => remote::Remote::ReadOnly(command),
                 AdminCommand::Robots { command } => remote::Remote::Robots(command),
                 AdminCommand::Retention { command } => remote::Remote::Retention(command),
                 AdminCommand::AuditLogs { project, after, limit } => {

@@ -118,6 +118,10 @@ pub fn spawn_scheduler(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                             continue;
                         }
                         let Some(due) = entry.1.filter(|due| *due <= now) else { continue };
+                        // A due run waits while the registry is read-only.
+                        if app.read_only.is_on() {
+                            continue;
+                        }
                         let opts = RetentionOptions { invalidate: Some(invalidate.clone()), ..Default::default() };
                         match run_due(&*app.meta, &clock, &stored.project, due, &opts).await {
                             Ok(Some(r)) => tracing::info!(

@@ -36,6 +36,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let (audit, audit_writer) = crate::audit::start(&config, &stores.meta);
         let bus = peers.as_ref().map(|(bus, _)| bus.clone());
         let app = App::new(settings, stores.meta, stores.blobs, auth, bus, audit);
+        // Read-only mode as an administrator last switched it, before serving.
+        app.read_only.refresh(app.meta.as_ref()).await.context("reading the read-only switch")?;
+        berth_server::read_only::spawn_poller(app.clone());
         match peers {
             Some((bus, events)) => berth_server::peers::spawn(app.clone(), bus, events),
             // `berth gc` beside this server on the same SQLite file.

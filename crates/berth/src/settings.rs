@@ -2,6 +2,7 @@
 
 use anyhow::{anyhow, Context};
 use berth_config::{Config, Platforms};
+use berth_server::ratelimit::{Bucket, RateLimits};
 use berth_server::{IndexPolicy, LayerUrlPolicy, Settings};
 use http::{HeaderName, HeaderValue};
 
@@ -55,5 +56,19 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
         layer_urls,
         manifest_cache_bytes: c.berth.cache.manifestbytes,
         access_log: !c.log.accesslog.disabled,
+        rate_limits: RateLimits {
+            per_ip: bucket("perip", &c.berth.ratelimit.perip)?,
+            per_user: bucket("peruser", &c.berth.ratelimit.peruser)?,
+        },
     })
+}
+
+/// `berth.ratelimit.<name>` as the server takes it: rate and burst at least 1.
+fn bucket(name: &str, b: &Option<berth_config::Bucket>) -> anyhow::Result<Option<Bucket>> {
+    let Some(b) = b else { return Ok(None) };
+    let positive = |key: &str, v: u64| match u32::try_from(v) {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(anyhow!("berth.ratelimit.{name}.{key}: must be between 1 and {}", u32::MAX)),
+    };
+    Ok(Some(Bucket { rate: positive("rate", b.rate)?, burst: positive("burst", b.burst())? }))
 }

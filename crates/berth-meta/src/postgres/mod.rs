@@ -43,6 +43,7 @@ mod quotas;
 mod retention;
 mod robots;
 mod schema;
+mod system_settings;
 #[cfg(test)]
 mod tests;
 mod users;

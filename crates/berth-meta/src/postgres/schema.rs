@@ -247,6 +247,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX robot_permissions_by_namespace ON robot_permissions (namespace);
     "#,
+    // system settings: cluster-wide switches an administrator changes at
+    // run time (read-only maintenance mode), polled by every node.
+    r#"
+    CREATE TABLE system_settings (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

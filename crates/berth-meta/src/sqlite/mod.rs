@@ -10,6 +10,7 @@ mod quotas;
 mod retention;
 mod robots;
 mod schema;
+mod system_settings;
 mod users;
 
 use crate::{ManifestRecord, MetaError, MetaStore, NewManifest, Referrer, UploadSession};

@@ -225,6 +225,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX robot_permissions_by_namespace ON robot_permissions (namespace);
     "#,
+    // system settings: cluster-wide switches an administrator changes at
+    // run time (read-only maintenance mode), polled by every node.
+    r#"
+    CREATE TABLE system_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,5 +1,6 @@
 //! The admin REST API under `/api/v1`: users, projects, members, robots,
-//! quotas, immutability and retention rules, usage and the audit log.
+//! quotas, immutability and retention rules, usage, the audit log and
+//! read-only mode.
 //!
 //! JSON in and out; errors `{"errors":[{"code","message"}]}` with stable
 //! codes (`error.rs`); keyset pagination (`page.rs`). Each route is
@@ -20,6 +21,7 @@ mod quotas;
 mod repositories;
 mod retention;
 mod robots;
+mod system;
 mod users;
 
 pub use caller::API_SCOPE;
@@ -46,7 +48,7 @@ use utoipa_axum::router::OpenApiRouter;
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "repositories"), (name = "robots"), (name = "retention"), (name = "audit"),
+        (name = "repositories"), (name = "robots"), (name = "retention"), (name = "audit"), (name = "system"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +80,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(robots::router())
         .merge(retention::router())
         .merge(audit_log::router())
+        .merge(system::router())
         .split_for_parts()
 }
 

@@ -202,7 +202,7 @@ fn summary(r: &RetentionReport, dry_run: bool) -> RunSummary {
 #[utoipa::path(post, path = "/projects/{project}/retention/runs", tag = "retention",
     params(("project" = String, Path)), request_body = RunRequest,
     responses((status = 201, body = RunSummary), (status = 404, body = super::error::ErrorBody),
-        (status = 409, description = "another run holds the project's lease", body = super::error::ErrorBody)),
+        (status = 409, description = "another run holds the project's lease, or read-only mode", body = super::error::ErrorBody)),
     security(("basic" = []), ("bearer" = [])))]
 /// Runs the policy now (Developer, Maintainer, ProjectAdmin), e.g.
 /// `{"dry_run":true}` to see what it would remove; the run is recorded.
@@ -214,6 +214,9 @@ async fn start_run(
 ) -> AdminResult<Response> {
     caller.user()?;
     project_for(&app, &caller, &name, ProjectAction::EditRetention).await?;
+    if !req.dry_run && app.read_only.is_on() {
+        return Err(AdminError::conflict("the registry is in read-only mode: only a dry run is possible"));
+    }
     let opts = RetentionOptions {
         dry_run: req.dry_run,
         invalidate: Some(crate::retention::invalidation(app.clone())),

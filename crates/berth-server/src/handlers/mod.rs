@@ -97,6 +97,11 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
             return resp;
         }
     };
+    if let (Some(limiter), Some(name)) = (&app.limiters.per_user, principal.name()) {
+        if let Err(wait) = limiter.check(name, std::time::Instant::now()) {
+            return crate::ratelimit::refusal(wait).into_response();
+        }
+    }
     let ctx = Ctx { app, parts: &parts, principal: &principal };
     let audited = app.audit.enabled().then(|| endpoint.clone());
     let resp = route_to(&ctx, endpoint, body).await.unwrap_or_else(IntoResponse::into_response);
@@ -109,7 +114,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
 async fn route_to(ctx: &Ctx<'_>, endpoint: Endpoint<'_>, body: Body) -> ApiResult<Response> {
     use Endpoint::*;
     let method = &ctx.parts.method;
-    if ctx.app.settings.read_only && is_write(method) {
+    if is_write(method) && ctx.app.read_only.is_on() {
         return Err(ApiError::new(ErrorCode::Unsupported).message("the registry is in read-only mode"));
     }
     match (endpoint, method.clone()) {

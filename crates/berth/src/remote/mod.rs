@@ -3,12 +3,14 @@
 //! by default, the API's JSON with `--json`.
 
 mod quotas;
+mod readonly;
 mod retention;
 mod robots;
 mod session;
 mod table;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
+pub use readonly::ReadOnlyCommand;
 pub use retention::RetentionCommand;
 pub use robots::RobotsCommand;
 
@@ -106,6 +108,7 @@ pub enum Remote {
     Immutable(ImmutableCommand),
     Robots(RobotsCommand),
     Retention(RetentionCommand),
+    ReadOnly(ReadOnlyCommand),
     AuditLogs { project: Option<String>, after: Option<i64>, limit: Option<usize> },
 }
 
@@ -157,6 +160,7 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::Robots(c) => robots::robots(&api, &out, c),
         Remote::Retention(c) => retention::retention(&api, &out, c),
+        Remote::ReadOnly(c) => readonly::readonly(&api, &out, c),
         Remote::AuditLogs { project, after, limit } => {
             let base = project.map_or_else(|| "/audit-logs".to_owned(), |p| format!("/projects/{p}/audit-logs"));
             let mut path = format!("{base}?limit={}", limit.unwrap_or(100));
