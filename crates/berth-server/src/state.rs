@@ -27,6 +27,8 @@ pub struct App {
     /// Manifest pulls waiting to be written (`berth serve` starts the
     /// writer: `pull_stats::spawn_flusher`).
     pub pull_stats: Arc<crate::pull_stats::PullStats>,
+    /// Prometheus metrics (`metrics.rs`), served on the debug listener.
+    pub metrics: crate::metrics::Metrics,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -51,13 +53,31 @@ impl App {
         let busy_uploads = Mutex::new(HashSet::new());
         let immutable_rules = RulesCache::new();
         let pull_stats = Arc::default();
-        Arc::new(App { settings, meta, blobs, cache, auth, peers, audit, immutable_rules, pull_stats, busy_uploads })
+        let metrics = crate::metrics::Metrics::new(&audit);
+        Arc::new(App {
+            settings,
+            meta,
+            blobs,
+            cache,
+            auth,
+            peers,
+            audit,
+            immutable_rules,
+            pull_stats,
+            metrics,
+            busy_uploads,
+        })
     }
 
     /// Claims an upload session for one request; `None` if another holds it.
     pub fn claim_upload(&self, id: &str) -> Option<UploadClaim<'_>> {
         let mut busy = self.busy_uploads.lock().ok()?;
-        busy.insert(id.to_owned()).then(|| UploadClaim { app: self, id: id.to_owned() })
+        let claimed = busy.insert(id.to_owned());
+        drop(busy);
+        claimed.then(|| {
+            self.metrics.berth.uploads_in_flight.inc();
+            UploadClaim { app: self, id: id.to_owned() }
+        })
     }
 }
 
@@ -68,6 +88,7 @@ pub struct UploadClaim<'a> {
 
 impl Drop for UploadClaim<'_> {
     fn drop(&mut self) {
+        self.app.metrics.berth.uploads_in_flight.dec();
         if let Ok(mut busy) = self.app.busy_uploads.lock() {
             busy.remove(&self.id);
         }
