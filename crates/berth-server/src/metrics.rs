@@ -167,19 +167,21 @@ impl Collector for HttpMetrics {
                 let series = h * METHODS.len() + m;
                 let counts = &self.durations[series * width..(series + 1) * width];
                 buckets.clear();
-                let mut cumulative = 0;
+                // The encoder makes the counts cumulative itself.
+                let mut total = 0;
                 for (i, count) in counts.iter().enumerate() {
-                    cumulative += count.load(Relaxed);
-                    buckets.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), cumulative));
+                    let n = count.load(Relaxed);
+                    total += n;
+                    buckets.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), n));
                 }
-                if cumulative == 0 {
+                if total == 0 {
                     continue;
                 }
                 let sum = self.duration_sum_ns[series].load(Relaxed) as f64 / 1e9;
                 let labels = [("handler", *handler), ("method", *method)];
                 family
                     .encode_family(&labels)?
-                    .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, cumulative, &buckets, None)?;
+                    .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, total, &buckets, None)?;
             }
         }
 
@@ -312,14 +314,13 @@ mod tests {
             text.contains(r#"registry_http_request_duration_seconds_count{handler="manifest",method="get"} 3"#),
             "{text}"
         );
-        assert!(
-            text.contains(
-                r#"registry_http_request_duration_seconds_bucket{le="+Inf",handler="manifest",method="get"} 3"#
-            ) || text.contains(
-                r#"registry_http_request_duration_seconds_bucket{handler="manifest",method="get",le="+Inf"} 3"#
-            ),
-            "{text}"
-        );
+        // Buckets are cumulative: all three are under 60 s and under +Inf.
+        for le in ["60.0", "+Inf"] {
+            let line = format!(
+                r#"registry_http_request_duration_seconds_bucket{{le="{le}",handler="manifest",method="get"}} 3"#
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+        }
         assert!(!text.contains("a/b"), "repository names never become labels");
     }
 
