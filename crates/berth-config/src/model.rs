@@ -159,17 +159,18 @@ pub struct Http {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DebugServer {
-    pub addr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
     pub prometheus: Prometheus,
 }
 
 impl DebugServer {
     /// The address to bind, `None` when the debug listener is off.
     pub fn socket_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
-        if self.addr.is_empty() {
-            return Ok(None);
+        match self.addr.as_deref() {
+            None | Some("") => Ok(None),
+            Some(addr) => resolve_addr(addr).map(Some),
         }
-        resolve_addr(&self.addr).map(Some)
     }
 }
 

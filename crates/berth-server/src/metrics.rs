@@ -210,6 +210,14 @@ pub struct BerthMetrics {
     pub gc_bytes_freed: Counter,
 }
 
+impl BerthMetrics {
+    /// A garbage collection inside this process finished.
+    pub fn gc_finished(&self, bytes_freed: u64) {
+        self.gc_runs.inc();
+        self.gc_bytes_freed.inc_by(bytes_freed);
+    }
+}
+
 /// A value read at scrape time from where it is already counted.
 struct Sampled<F> {
     name: &'static str,
@@ -261,7 +269,7 @@ impl Metrics {
             "Manifest reads that went to the database",
             b.manifest_cache_misses.clone(),
         );
-        registry.register("berth_gc_runs", "Garbage collections finished by this process", b.gc_runs.clone());
+        registry.register("berth_gc_runs", "Scheduled garbage collections finished by this process", b.gc_runs.clone());
         registry.register("berth_gc_freed_bytes", "Blob bytes removed by garbage collection", b.gc_bytes_freed.clone());
         let sink = audit.clone();
         registry.register_collector(Box::new(Sampled {

@@ -193,7 +193,7 @@ pub fn usage(loaded: berth_config::Loaded, repo: Option<String>) -> anyhow::Resu
 /// `gc` lease makes it run on one node of a cluster at a time; a node that
 /// finds the lease taken skips that run.
 pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<App>) -> anyhow::Result<()> {
-    let (meta, blobs) = (app.meta.clone(), app.blobs.clone());
+    let (meta, blobs, counted) = (app.meta.clone(), app.blobs.clone(), app.clone());
     let schedule = berth_jobs::Schedule::parse(schedule).map_err(|e| anyhow::anyhow!("berth.gc.schedule: {e}"))?;
     let untagged = match &config.berth.gc.untagged {
         Some(p) => Some(regex::Regex::new(&format!("^(?:{p})$")).context("berth.gc.untagged")?),
@@ -207,13 +207,16 @@ pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<A
         ..GcOptions::default()
     });
     let job: berth_jobs::schedule::JobFn = std::sync::Arc::new(move || {
-        let (meta, blobs, opts) = (meta.clone(), blobs.clone(), opts.clone());
+        let (meta, blobs, opts, counted) = (meta.clone(), blobs.clone(), opts.clone(), counted.clone());
         Box::pin(async move {
             match collect(&*meta, &*blobs, &SystemClock, &opts).await {
-                Ok(r) => Ok(format!(
-                    "garbage collection removed {} manifests, {} links, {} blobs ({} bytes), {} uploads",
-                    r.manifests, r.links, r.blobs, r.bytes_freed, r.uploads
-                )),
+                Ok(r) => Ok({
+                    counted.metrics.berth.gc_finished(r.bytes_freed);
+                    format!(
+                        "garbage collection removed {} manifests, {} links, {} blobs ({} bytes), {} uploads",
+                        r.manifests, r.links, r.blobs, r.bytes_freed, r.uploads
+                    )
+                }),
                 Err(e) => Err(e.to_string()),
             }
         })
