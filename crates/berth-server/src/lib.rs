@@ -24,6 +24,7 @@ pub mod route;
 mod sendfile;
 mod settings;
 mod state;
+mod timed_store;
 pub mod tls;
 mod urls;
 

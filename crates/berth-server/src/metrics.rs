@@ -17,14 +17,14 @@
 use crate::route::Endpoint;
 use http::{Method, StatusCode};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Distribution's route names (registry/api/v2 `RouteName*`).
 const HANDLERS: [&str; 8] =
@@ -74,9 +74,7 @@ fn method_index(m: &Method) -> usize {
 pub struct HttpMetrics {
     requests: Box<[AtomicU64]>,
     in_flight: [AtomicI64; HANDLERS.len()],
-    /// Non-cumulative bucket counts, `BUCKETS.len() + 1` per series (the last is +Inf).
-    durations: Box<[AtomicU64]>,
-    duration_sum_ns: Box<[AtomicU64]>,
+    durations: Box<[Histogram]>,
 }
 
 fn atomics(n: usize) -> Box<[AtomicU64]> {
@@ -89,8 +87,7 @@ impl HttpMetrics {
         HttpMetrics {
             requests: atomics(series * CODES),
             in_flight: Default::default(),
-            durations: atomics(series * (BUCKETS.len() + 1)),
-            duration_sum_ns: atomics(series),
+            durations: (0..series).map(|_| Histogram::new(&BUCKETS)).collect(),
         }
     }
 
@@ -100,13 +97,48 @@ impl HttpMetrics {
         InFlight { metrics: self, handler, started: Instant::now() }
     }
 
-    fn record(&self, handler: Handler, method: &Method, status: StatusCode, seconds: f64, nanos: u64) {
+    fn record(&self, handler: Handler, method: &Method, status: StatusCode, elapsed: Duration) {
         let series = handler.0 * METHODS.len() + method_index(method);
         let code = usize::from(status.as_u16().clamp(FIRST_CODE, FIRST_CODE + CODES as u16 - 1) - FIRST_CODE);
         self.requests[series * CODES + code].fetch_add(1, Relaxed);
-        let bucket = BUCKETS.iter().position(|&b| seconds <= b).unwrap_or(BUCKETS.len());
-        self.durations[series * (BUCKETS.len() + 1) + bucket].fetch_add(1, Relaxed);
-        self.duration_sum_ns[series].fetch_add(nanos, Relaxed);
+        self.durations[series].observe(elapsed);
+    }
+}
+
+/// A histogram on atomics: one relaxed add for the bucket, one for the sum.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Non-cumulative counts, one per bound and a last one for +Inf.
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram { bounds, counts: atomics(bounds.len() + 1), sum_ns: AtomicU64::new(0) }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = self.bounds.iter().position(|&b| seconds <= b).unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Writes this series under `labels`; nothing while it is empty (as a
+    /// labelled Prometheus histogram shows no series before its first use).
+    pub fn encode(&self, family: &mut MetricEncoder<'_>, labels: &[(&str, &str)]) -> Result<(), std::fmt::Error> {
+        // The encoder makes the counts cumulative itself.
+        let buckets: Vec<(f64, u64)> = (self.counts.iter().enumerate())
+            .map(|(i, c)| (self.bounds.get(i).copied().unwrap_or(f64::INFINITY), c.load(Relaxed)))
+            .collect();
+        let total = buckets.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
     }
 }
 
@@ -119,9 +151,7 @@ pub struct InFlight<'a> {
 
 impl InFlight<'_> {
     pub fn finish(self, method: &Method, status: StatusCode) {
-        let elapsed = self.started.elapsed();
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.metrics.record(self.handler, method, status, elapsed.as_secs_f64(), nanos);
+        self.metrics.record(self.handler, method, status, self.started.elapsed());
     }
 }
 
@@ -160,28 +190,10 @@ impl Collector for HttpMetrics {
             None,
             MetricType::Histogram,
         )?;
-        let width = BUCKETS.len() + 1;
-        let mut buckets = Vec::with_capacity(width);
         for (h, handler) in HANDLERS.iter().enumerate() {
             for (m, method) in METHODS.iter().enumerate() {
-                let series = h * METHODS.len() + m;
-                let counts = &self.durations[series * width..(series + 1) * width];
-                buckets.clear();
-                // The encoder makes the counts cumulative itself.
-                let mut total = 0;
-                for (i, count) in counts.iter().enumerate() {
-                    let n = count.load(Relaxed);
-                    total += n;
-                    buckets.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), n));
-                }
-                if total == 0 {
-                    continue;
-                }
-                let sum = self.duration_sum_ns[series].load(Relaxed) as f64 / 1e9;
                 let labels = [("handler", *handler), ("method", *method)];
-                family
-                    .encode_family(&labels)?
-                    .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, total, &buckets, None)?;
+                self.durations[h * METHODS.len() + m].encode(&mut family, &labels)?;
             }
         }
 
@@ -252,11 +264,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(audit: &crate::audit::AuditSink) -> Self {
+    pub fn new(audit: &crate::audit::AuditSink, storage: Arc<crate::timed_store::StorageMetrics>) -> Self {
         let http = Arc::new(HttpMetrics::new());
         let berth = BerthMetrics::default();
         let mut registry = Registry::default();
         registry.register_collector(Box::new(http.clone()));
+        registry.register_collector(Box::new(storage));
         let b = &berth;
         registry.register("berth_uploads_in_flight", "Upload requests being served", b.uploads_in_flight.clone());
         registry.register(
@@ -303,7 +316,10 @@ mod tests {
 
     #[test]
     fn requests_are_counted_by_handler_method_and_code() {
-        let m = Metrics::new(&crate::audit::AuditSink::disabled());
+        let m = Metrics::new(
+            &crate::audit::AuditSink::disabled(),
+            Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
+        );
         let manifest = Handler::of(&Endpoint::Manifest { name: "a/b", reference: "latest" });
         for _ in 0..3 {
             m.http.begin(manifest).finish(&Method::GET, StatusCode::OK);
@@ -334,7 +350,10 @@ mod tests {
 
     #[test]
     fn in_flight_goes_back_down_when_a_request_ends() {
-        let m = Metrics::new(&crate::audit::AuditSink::disabled());
+        let m = Metrics::new(
+            &crate::audit::AuditSink::disabled(),
+            Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
+        );
         let blob = Handler::of(&Endpoint::Blob { name: "x", digest: "sha256:0" });
         let guard = m.http.begin(blob);
         assert!(scrape(&m).contains(r#"registry_http_in_flight_requests{handler="blob"} 1"#));

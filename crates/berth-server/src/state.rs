@@ -53,7 +53,10 @@ impl App {
         let busy_uploads = Mutex::new(HashSet::new());
         let immutable_rules = RulesCache::new();
         let pull_stats = Arc::default();
-        let metrics = crate::metrics::Metrics::new(&audit);
+        // Every storage call is timed (`registry_storage_action_seconds`).
+        let storage = Arc::new(crate::timed_store::StorageMetrics::new(blobs.driver_name()));
+        let blobs: Arc<dyn BlobStore> = Arc::new(crate::timed_store::TimedBlobStore::new(blobs, storage.clone()));
+        let metrics = crate::metrics::Metrics::new(&audit, storage);
         Arc::new(App {
             settings,
             meta,

@@ -76,6 +76,10 @@ fn counters_move_by_exactly_the_requests_made() {
     assert_eq!(delta(count, &[("handler", "manifest"), ("method", "get")]), 4.0);
     assert_eq!(value(&after, "registry_http_in_flight_requests", &[("handler", "manifest")]), 0.0);
 
+    // Distribution's storage timer: the blob GET opened one blob for reading.
+    let reads = [("action", "Reader"), ("driver", "filesystem")];
+    assert_eq!(delta("registry_storage_action_seconds_count", &reads), 1.0);
+
     // Of the four manifest reads, the tagged ones after the first come from the cache.
     let hits = delta("berth_manifest_cache_hits_total", &[]);
     let misses = delta("berth_manifest_cache_misses_total", &[]);
