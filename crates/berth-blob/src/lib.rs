@@ -55,6 +55,12 @@ pub enum BlobReader {
 
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// The name of Distribution's driver for the same storage (`filesystem`,
+    /// `s3aws`), the `driver` label of the storage metrics.
+    fn driver_name(&self) -> &'static str {
+        "filesystem"
+    }
+
     /// Creates the (empty) staging area of a new upload.
     async fn create_upload(&self, upload: &str) -> Result<(), StoreError>;
 

@@ -35,7 +35,6 @@ use Kind::*;
 
 const NO_REDIS: &str = "Berth uses no Redis; its caches live in the process";
 const NO_HEALTH: &str = "Berth runs no configurable health checks; it answers /v2/ while it can serve";
-const NO_DEBUG: &str = "Berth has no separate debug server (pprof, expvar, /debug/health, metrics)";
 const NO_BLOB_CACHE: &str = "Berth reads blob descriptors from its metadata database, not a Distribution cache";
 const NO_REPORTING: &str = "Berth sends no error reports to Bugsnag or New Relic";
 const NO_SSE: &str = "Berth does not request server-side encryption; enable default encryption on the bucket";
@@ -78,11 +77,11 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("http.tls.minimumtls", Value(MinimumTls)),
     ("http.tls.ciphersuites", Value(StrList)),
     ("http.tls.letsencrypt", NotYetIfNonEmpty("Let's Encrypt (ACME) certificates; give http.tls.certificate and key")),
-    ("http.debug", Ignored("")),
-    ("http.debug.addr", Ignored(NO_DEBUG)),
-    ("http.debug.prometheus", Ignored(NO_DEBUG)),
-    ("http.debug.prometheus.enabled", Ignored("")),
-    ("http.debug.prometheus.path", Ignored("")),
+    ("http.debug", Section),
+    ("http.debug.addr", Value(ListenAddr)),
+    ("http.debug.prometheus", Section),
+    ("http.debug.prometheus.enabled", Value(Bool)),
+    ("http.debug.prometheus.path", Value(Str)),
     ("http.http2", Ignored("")),
     ("http.http2.disabled", Ignored("Berth always offers HTTP/2 over TLS (ALPN h2, then http/1.1)")),
     ("http.h2c", Ignored("")),

@@ -150,6 +150,43 @@ pub struct Http {
     pub draintimeout: Duration,
     /// `http.tls`: HTTPS when a certificate is given.
     pub tls: Tls,
+    /// `http.debug`: a second, plain-HTTP listener for health and metrics.
+    pub debug: DebugServer,
+}
+
+/// `http.debug`. As in Distribution: no listener unless `addr` is set, and
+/// the Prometheus text only when `prometheus.enabled`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebugServer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    pub prometheus: Prometheus,
+}
+
+impl DebugServer {
+    /// The address to bind, `None` when the debug listener is off.
+    pub fn socket_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.addr.as_deref() {
+            None | Some("") => Ok(None),
+            Some(addr) => resolve_addr(addr).map(Some),
+        }
+    }
+}
+
+/// `http.debug.prometheus`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prometheus {
+    pub enabled: bool,
+    /// Defaults to `/metrics`, as in Distribution.
+    pub path: String,
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Prometheus { enabled: false, path: "/metrics".into() }
+    }
 }
 
 impl Default for Http {
@@ -164,6 +201,7 @@ impl Default for Http {
             headers: BTreeMap::new(),
             draintimeout: Duration::ZERO,
             tls: Tls::default(),
+            debug: DebugServer::default(),
         }
     }
 }
@@ -216,20 +254,25 @@ impl Http {
     /// The socket to bind. Like Go's `net.Listen`, `:5000` means every interface (here
     /// IPv4 `0.0.0.0:5000`); a host name is resolved and its first address used.
     pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let err = |reason: String| ConfigError::Addr { addr: self.addr.clone(), reason };
-        let (host, port) = split_host_port(&self.addr).map_err(err)?;
-        if host.is_empty() {
-            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
-        }
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(SocketAddr::new(ip, port));
-        }
-        (host, port)
-            .to_socket_addrs()
-            .map_err(|e| err(format!("cannot resolve {host:?}: {e}")))?
-            .next()
-            .ok_or_else(|| err(format!("{host:?} resolves to no address")))
+        resolve_addr(&self.addr)
     }
+}
+
+/// `HOST:PORT` or `:PORT` (all interfaces) as a socket address.
+fn resolve_addr(addr: &str) -> Result<SocketAddr, ConfigError> {
+    let err = |reason: String| ConfigError::Addr { addr: addr.to_owned(), reason };
+    let (host, port) = split_host_port(addr).map_err(err)?;
+    if host.is_empty() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| err(format!("cannot resolve {host:?}: {e}")))?
+        .next()
+        .ok_or_else(|| err(format!("{host:?} resolves to no address")))
 }
 
 /// `storage`: the filesystem driver and the driver-independent settings.

@@ -170,7 +170,7 @@ fn empty_not_yet_sections_are_accepted() {
 #[test]
 fn ignored_keys_warn_by_name() {
     let yaml = "version: 0.1\nstorage:\n  filesystem: {rootdirectory: /d, maxthreads: 100}\n  cache: {blobdescriptor: redis}\n\
-                redis: {addr: 'localhost:6379', password: p, pool: {maxidle: 16}}\nhttp: {debug: {addr: 'localhost:5001'}}\n\
+                redis: {addr: 'localhost:6379', password: p, pool: {maxidle: 16}}\n\
                 reporting: {bugsnag: {apikey: k}}\ncompatibility: {schema1: {enabled: true}}\nlog: {hooks: [{type: mail}]}\n";
     let warnings = ok(yaml, &[]).warnings;
     let named: Vec<&str> = warnings.iter().filter_map(|w| w.split(' ').next()).collect();
@@ -180,7 +180,6 @@ fn ignored_keys_warn_by_name() {
             "storage.filesystem.maxthreads",
             "storage.cache.blobdescriptor",
             "redis",
-            "http.debug.addr",
             "reporting.bugsnag",
             "compatibility.schema1",
             "log.hooks",
@@ -246,6 +245,22 @@ fn colon_port_and_other_addresses() {
     assert_eq!(addr("[::1]:5000"), "[::1]:5000".parse().ok());
     assert!(addr("localhost:5000").is_some_and(|a| a.ip().is_loopback() && a.port() == 5000));
     assert!(addr("5000").is_none());
+}
+
+#[test]
+fn the_debug_listener_is_off_by_default_and_keeps_distributions_keys() {
+    let loaded = ok(MINIMAL, &[]);
+    assert_eq!(loaded.config.http.debug.socket_addr().ok(), Some(None));
+    assert!(!loaded.config.http.debug.prometheus.enabled);
+    assert_eq!(loaded.config.http.debug.prometheus.path, "/metrics", "Distribution's default");
+    let yaml = "version: 0.1\nstorage: {filesystem: {}}\nhttp: {debug: {addr: ':5001', prometheus: {enabled: true}}}\n";
+    let loaded = ok(yaml, &[]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.http.debug.socket_addr().ok(), Some("0.0.0.0:5001".parse().ok()));
+    assert!(loaded.config.http.debug.prometheus.enabled);
+    let loaded = ok(MINIMAL, &[("REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH", "/prom")]);
+    assert_eq!(loaded.config.http.debug.prometheus.path, "/prom");
+    assert!(!problems("version: 0.1\nhttp: {debug: {addr: '5001'}}\n", &[]).is_empty(), "a port alone is no address");
 }
 
 #[test]

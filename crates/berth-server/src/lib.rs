@@ -12,8 +12,10 @@ mod auth;
 mod cache;
 mod error;
 mod handlers;
+mod health;
 mod immutability;
 mod listener;
+mod metrics;
 pub mod peers;
 pub mod pull_stats;
 mod quota;
@@ -24,6 +26,7 @@ pub mod route;
 mod sendfile;
 mod settings;
 mod state;
+mod timed_store;
 pub mod tls;
 mod urls;
 
@@ -32,6 +35,7 @@ pub use auth::{
     Account, Authenticator, GrantError, Policy, ProjectCreation, ProjectTemplate, Realm, TokenAuth, TokenService,
     UserDirectory,
 };
+pub use health::debug_app;
 pub use listener::serve;
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;
@@ -53,6 +57,13 @@ pub fn app(state: Arc<App>) -> Router {
 }
 
 async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response {
+    // Kubernetes probes: outside `http.prefix`, no authentication, not
+    // counted as registry requests.
+    match req.uri().path() {
+        "/healthz" => return health::alive(),
+        "/readyz" => return health::ready(&app).await,
+        _ => {}
+    }
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match limit_by_address(&app, &req) {
         Err(refusal) => refusal.into_response(),

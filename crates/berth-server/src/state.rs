@@ -31,6 +31,8 @@ pub struct App {
     pub read_only: crate::read_only::ReadOnly,
     /// Rate limits per client address and per account (`None` when off).
     pub limiters: crate::ratelimit::Limiters,
+    /// Prometheus metrics (`metrics.rs`), served on the debug listener.
+    pub metrics: crate::metrics::Metrics,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -57,6 +59,10 @@ impl App {
         let pull_stats = Arc::default();
         let read_only = crate::read_only::ReadOnly::new(settings.read_only);
         let limiters = crate::ratelimit::Limiters::new(&settings.rate_limits);
+        // Every storage call is timed (`registry_storage_action_seconds`).
+        let storage = Arc::new(crate::timed_store::StorageMetrics::new(blobs.driver_name()));
+        let blobs: Arc<dyn BlobStore> = Arc::new(crate::timed_store::TimedBlobStore::new(blobs, storage.clone()));
+        let metrics = crate::metrics::Metrics::new(&audit, storage);
         Arc::new(App {
             settings,
             meta,
@@ -69,6 +75,7 @@ impl App {
             pull_stats,
             read_only,
             limiters,
+            metrics,
             busy_uploads,
         })
     }
@@ -76,7 +83,12 @@ impl App {
     /// Claims an upload session for one request; `None` if another holds it.
     pub fn claim_upload(&self, id: &str) -> Option<UploadClaim<'_>> {
         let mut busy = self.busy_uploads.lock().ok()?;
-        busy.insert(id.to_owned()).then(|| UploadClaim { app: self, id: id.to_owned() })
+        let claimed = busy.insert(id.to_owned());
+        drop(busy);
+        claimed.then(|| {
+            self.metrics.berth.uploads_in_flight.inc();
+            UploadClaim { app: self, id: id.to_owned() }
+        })
     }
 }
 
@@ -87,6 +99,7 @@ pub struct UploadClaim<'a> {
 
 impl Drop for UploadClaim<'_> {
     fn drop(&mut self) {
+        self.app.metrics.berth.uploads_in_flight.dec();
         if let Ok(mut busy) = self.app.busy_uploads.lock() {
             busy.remove(&self.id);
         }

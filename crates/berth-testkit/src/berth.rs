@@ -32,6 +32,8 @@ use crate::Result;
 
 /// Prefix of berth's ready line on stdout (then `http://ADDR` or `https://ADDR`).
 pub const READY_PREFIX: &str = "berth listening on ";
+/// Prefix of the line berth prints before the ready line when `http.debug.addr` is set.
+pub const DEBUG_PREFIX: &str = "berth debug listening on http://";
 
 /// How to start a [`BerthServer`]. Builder style; `Default` is a plain
 /// filesystem registry with deletes disabled (registry:2's default).
@@ -146,6 +148,7 @@ pub struct BerthServer {
     // Field order matters: the process stops before its dirs are removed.
     process: Supervised,
     addr: SocketAddr,
+    debug_addr: Option<SocketAddr>,
     https: bool,
     data: TempDir,
     scratch: TempDir,
@@ -157,13 +160,18 @@ impl BerthServer {
         let bin = locate_berth_binary(opts.bin.as_deref())?;
         let data = temp_dir("berth-data-")?;
         let scratch = temp_dir("berth-run-")?;
-        let (process, addr, https) = spawn(&bin, &opts, data.path(), &scratch.path().join("berth.log"))?;
-        Ok(Self { opts, bin, process, addr, https, data, scratch })
+        let (process, addr, debug_addr, https) = spawn(&bin, &opts, data.path(), &scratch.path().join("berth.log"))?;
+        Ok(Self { opts, bin, process, addr, debug_addr, https, data, scratch })
     }
 
     /// `127.0.0.1:PORT`, as docker and skopeo want it.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The debug listener's address (`http.debug.addr`), when berth has one.
+    pub fn debug_addr(&self) -> Option<SocketAddr> {
+        self.debug_addr
     }
 
     /// `http://127.0.0.1:PORT`, or `https://…` when berth serves TLS.
@@ -218,9 +226,10 @@ impl BerthServer {
         // `stop()` first to assert on it. Here we only need it gone.
         let _ = self.process.terminate(crate::process::STOP_GRACE);
         let log = self.process.log_path().to_owned();
-        let (process, addr, https) = spawn(&self.bin, &self.opts, self.data.path(), &log)?;
+        let (process, addr, debug_addr, https) = spawn(&self.bin, &self.opts, self.data.path(), &log)?;
         self.process = process;
         self.addr = addr;
+        self.debug_addr = debug_addr;
         self.https = https;
         Ok(())
     }
@@ -231,7 +240,9 @@ impl BerthServer {
     }
 }
 
-fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Supervised, SocketAddr, bool)> {
+type Spawned = (Supervised, SocketAddr, Option<SocketAddr>, bool);
+
+fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<Spawned> {
     let mut cmd = match opts.command_prefix.split_first() {
         Some((program, args)) => {
             let mut cmd = Command::new(program);
@@ -258,11 +269,14 @@ fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Su
     // Reads the ready line, then keeps draining stdout so berth never blocks on it.
     thread::spawn(move || {
         let mut tx = Some(tx);
+        let mut debug = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(rest) = line.trim().strip_prefix(READY_PREFIX) {
+            if let Some(rest) = line.trim().strip_prefix(DEBUG_PREFIX) {
+                debug = rest.parse::<SocketAddr>().ok();
+            } else if let Some(rest) = line.trim().strip_prefix(READY_PREFIX) {
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                    let _ = tx.send((rest.trim_end_matches('/').to_owned(), debug));
                 }
             }
         }
@@ -271,14 +285,14 @@ fn spawn(bin: &Path, opts: &BerthOptions, data: &Path, log: &Path) -> Result<(Su
         format!("berth ({}) {why}\n--- last lines of {} ---\n{}", bin.display(), log.display(), process.log_tail(40))
     };
     match rx.recv_timeout(opts.ready_timeout) {
-        Ok(url) => {
+        Ok((url, debug_addr)) => {
             let (https, addr) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
                 (Some(addr), _) => (true, addr),
                 (None, Some(addr)) => (false, addr),
                 (None, None) => return Err(fail(&process, format!("printed a ready line without a URL: {url:?}"))),
             };
             let addr = addr.parse().map_err(|e| fail(&process, format!("printed a bad address {addr:?}: {e}")))?;
-            Ok((process, addr, https))
+            Ok((process, addr, debug_addr, https))
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let status = process.exited().map(|s| s.to_string()).unwrap_or_else(|| "still running".into());

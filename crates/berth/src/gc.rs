@@ -214,10 +214,13 @@ pub fn spawn_scheduled(config: &berth_config::Config, schedule: &str, app: Arc<A
                 return Ok("garbage collection skipped: read-only mode".to_owned());
             }
             match collect(&*meta, &*blobs, &SystemClock, &opts).await {
-                Ok(r) => Ok(format!(
-                    "garbage collection removed {} manifests, {} links, {} blobs ({} bytes), {} uploads",
-                    r.manifests, r.links, r.blobs, r.bytes_freed, r.uploads
-                )),
+                Ok(r) => Ok({
+                    server.metrics.berth.gc_finished(r.bytes_freed);
+                    format!(
+                        "garbage collection removed {} manifests, {} links, {} blobs ({} bytes), {} uploads",
+                        r.manifests, r.links, r.blobs, r.bytes_freed, r.uploads
+                    )
+                }),
                 Err(e) => Err(e.to_string()),
             }
         })

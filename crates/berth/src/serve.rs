@@ -72,6 +72,22 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         if let Some(tls) = &tls {
             tls.spawn_reloader();
         }
+        let debug = match config.http.debug.socket_addr()? {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} (http.debug.addr)"))?;
+                let prometheus = &config.http.debug.prometheus;
+                let router =
+                    berth_server::debug_app(app.clone(), prometheus.enabled.then_some(prometheus.path.as_str()));
+                let local = listener.local_addr()?;
+                tracing::info!(addr = %local, prometheus = prometheus.enabled, "debug listener");
+                // Before the ready line, so whoever waits for that one knows both.
+                println!("berth debug listening on http://{local}");
+                Some(tokio::spawn(berth_server::serve(listener, router, None, std::future::pending(), Duration::ZERO)))
+            }
+            None => None,
+        };
         // The one line on stdout: tests and scripts wait for it.
         println!("berth listening on {scheme}://{local}");
         std::io::stdout().flush()?;
@@ -82,6 +98,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
         let router = berth_server::app(app);
         berth_server::serve(listener, router, tls, shutdown_signal(), drain).await;
+        if let Some(debug) = debug {
+            debug.abort();
+        }
         if let Some(writer) = audit_writer {
             writer.shutdown(AUDIT_FLUSH).await;
         }

@@ -203,6 +203,10 @@ fn corrupt(msg: String) -> StoreError {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    fn driver_name(&self) -> &'static str {
+        "s3aws"
+    }
+
     async fn create_upload(&self, upload: &str) -> Result<(), StoreError> {
         let key = format!("{}startedat", self.upload_dir(upload)?);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

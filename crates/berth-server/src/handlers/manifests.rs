@@ -42,8 +42,10 @@ async fn lookup(ctx: &Ctx<'_>, repo: &RepoName, r: &Ref) -> ApiResult<Option<Arc
         _ => None,
     };
     if hit.is_some() {
+        ctx.app.metrics.berth.manifest_cache_hits.inc();
         return Ok(hit);
     }
+    ctx.app.metrics.berth.manifest_cache_misses.inc();
     let seen = cache.generation();
     let record = match r {
         Ref::Tag(t) => ctx.app.meta.get_tagged_manifest(repo, t).await?,

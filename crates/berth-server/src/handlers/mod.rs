@@ -86,13 +86,20 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
     let Some(endpoint) = route::parse(&path) else {
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
     };
+    let in_flight = app.metrics.http.begin(crate::metrics::Handler::of(&endpoint));
+    let resp = authorize_and_route(app, &parts, endpoint, body).await;
+    in_flight.finish(&parts.method, resp.status());
+    resp
+}
+
+async fn authorize_and_route(app: &App, parts: &Parts, endpoint: Endpoint<'_>, body: Body) -> Response {
     let needed = Needed::of(&endpoint, &parts.method);
-    let principal = match app.auth.authorize(&app.settings, &parts, &needed).await {
+    let principal = match app.auth.authorize(&app.settings, parts, &needed).await {
         Ok(principal) => principal,
         Err(refusal) => {
             let resp = refusal.into_response();
             if app.audit.enabled() {
-                crate::audit::refusal(&app.audit, &parts, &needed, &resp);
+                crate::audit::refusal(&app.audit, parts, &needed, &resp);
             }
             return resp;
         }
@@ -102,11 +109,11 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
             return crate::ratelimit::refusal(wait).into_response();
         }
     }
-    let ctx = Ctx { app, parts: &parts, principal: &principal };
+    let ctx = Ctx { app, parts, principal: &principal };
     let audited = app.audit.enabled().then(|| endpoint.clone());
     let resp = route_to(&ctx, endpoint, body).await.unwrap_or_else(IntoResponse::into_response);
     if let Some(endpoint) = audited {
-        crate::audit::request(&app.audit, &parts, &principal, &endpoint, &resp);
+        crate::audit::request(&app.audit, parts, &principal, &endpoint, &resp);
     }
     resp
 }
