@@ -7,89 +7,19 @@
 
 mod common;
 
+use common::admin::*;
+
+type Api = AdminApi;
+
 use common::{expect_error, options, random_bytes, sha256, Image, Reg, OCI_MANIFEST};
-use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-const ADMIN_PW: &str = "correct horse battery staple";
 const MIB: u64 = 1024 * 1024;
 
-struct Api {
-    reg: Reg,
-    http: Client,
-    dir: tempfile::TempDir,
-}
-
 fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let pwfile = dir.path().join("admin.pw");
-    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
-    let opts = options()
-        .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-        .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
-    Api { reg: Reg::start_with(opts), http: Client::new(), dir }
-}
-
-type Who<'a> = Option<(&'a str, &'a str)>;
-const ADMIN: Who = Some(("admin", ADMIN_PW));
-
-impl Api {
-    fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, self.reg.url(&format!("/api/v1{path}")));
-        if let Some((u, p)) = who {
-            r = r.basic_auth(u, Some(p));
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status();
-        let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    fn ok(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(who, method.clone(), path, body);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
-    /// A user, and (if given) their role in a project.
-    fn user(&self, name: &str, member_of: Option<(&str, &str)>) -> String {
-        let pw = format!("{name}-password-1");
-        self.ok(ADMIN, Method::POST, "/users", Some(json!({"username": name, "password": pw})));
-        if let Some((project, role)) = member_of {
-            let path = format!("/projects/{project}/members/{name}");
-            self.ok(ADMIN, Method::PUT, &path, Some(json!({"role": role})));
-        }
-        pw
-    }
-
-    /// Registry requests from now on as `who` with push rights on `repo`.
-    fn push_as(&mut self, who: (&str, &str), repo: &str) {
-        let body: Value = self
-            .http
-            .get(self.reg.url("/token"))
-            .basic_auth(who.0, Some(who.1))
-            .query(&[("service", "berth"), ("scope", &format!("repository:{repo}:pull,push"))])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let mut headers = reqwest::header::HeaderMap::new();
-        let token = body["token"].as_str().unwrap_or_else(|| panic!("no token: {body}"));
-        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        self.reg.http =
-            Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    }
-}
-
-fn code(v: &Value) -> &str {
-    v["errors"][0]["code"].as_str().unwrap_or("")
+    start_admin(options())
 }
 
 /// Bytes an image counts: its layer, config and manifest.
@@ -267,22 +197,8 @@ fn maintainers_manage_immutability_rules_which_apply_at_once() {
     a.reg.push_manifest("team-i/app", "v1", OCI_MANIFEST, &v1.manifest);
 }
 
-fn berth(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(std::env::var("BERTH_BIN").expect("BERTH_BIN (see scripts/test)"))
-        .arg("admin")
-        .args(args)
-        .env("BERTH_ADMIN_CONFIG", session)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn ok(session: &Path, args: &[&str]) -> String {
-    let out = berth(session, args, "");
+    let out = berth_admin(session, args, "");
     assert!(out.status.success(), "berth admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -292,7 +208,7 @@ fn the_cli_sets_and_shows_quotas_and_manages_rules() {
     let a = start();
     let session = a.dir.path().join("cli").join("admin.json");
     let url = a.reg.server.url();
-    let login = berth(&session, &["login", &url, "-u", "admin"], &format!("{ADMIN_PW}\n"));
+    let login = berth_admin(&session, &["login", &url, "-u", "admin"], &format!("{ADMIN_PW}\n"));
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     ok(&session, &["projects", "create", "team-c"]);
 
@@ -308,7 +224,7 @@ fn the_cli_sets_and_shows_quotas_and_manages_rules() {
     ok(&session, &["quota", "set", "team-c", "none"]);
     let shown: Value = serde_json::from_str(&ok(&session, &["--json", "quota", "show", "team-c"])).unwrap();
     assert_eq!(shown[0]["limit"], Value::Null);
-    let out = berth(&session, &["quota", "set", "team-c", "10 parsecs"], "");
+    let out = berth_admin(&session, &["quota", "set", "team-c", "10 parsecs"], "");
     assert!(!out.status.success());
 
     // Rules: add, list (table and JSON), disable, delete.
@@ -332,6 +248,6 @@ fn the_cli_sets_and_shows_quotas_and_manages_rules() {
     assert_eq!(listed[0]["disabled"], true);
     ok(&session, &["immutable", "delete", "team-c", &id.to_string()]);
     assert_eq!(ok(&session, &["immutable", "list", "team-c"]).lines().count(), 1, "only the header");
-    let out = berth(&session, &["immutable", "add", "team-c", "--tag", "v{1"], "");
+    let out = berth_admin(&session, &["immutable", "add", "team-c", "--tag", "v{1"], "");
     assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_INPUT") && !out.status.success());
 }

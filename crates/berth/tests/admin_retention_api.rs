@@ -8,44 +8,21 @@
 
 mod common;
 
+use common::admin::*;
+
+type Api = AdminApi;
+
 use berth_testkit::BerthOptions;
-use common::{Reg, OCI_MANIFEST};
-use reqwest::blocking::Client;
+use common::OCI_MANIFEST;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const ADMIN_PW: &str = "correct horse battery staple";
-
-/// The binary under test: `BERTH_BIN` when set (a copy no other build
-/// replaces), else this package's own.
-fn bin() -> String {
-    std::env::var("BERTH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth").to_owned())
-}
-
-struct Api {
-    reg: Reg,
-    http: Client,
-    dir: tempfile::TempDir,
-}
-
 fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let pwfile = dir.path().join("admin.pw");
-    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
-    let opts = BerthOptions::default()
-        .bin(bin())
-        .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-        .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
-    Api { reg: Reg::start_with(opts), http: Client::new(), dir }
+    start_admin(BerthOptions::default())
 }
-
-type Who<'a> = Option<(&'a str, &'a str)>;
-const ADMIN: Who = Some(("admin", ADMIN_PW));
 
 impl Api {
     fn send(&self, who: Who, method: Method, path: &str, body: Option<String>) -> (StatusCode, Value) {
@@ -62,52 +39,10 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.send(who, method, path, body.map(|b| b.to_string()))
-    }
-
-    fn ok(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(who, method.clone(), path, body);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
-    fn user(&self, name: &str, member_of: Option<(&str, &str)>) -> String {
-        let pw = format!("{name}-password-1");
-        self.ok(ADMIN, Method::POST, "/users", Some(json!({"username": name, "password": pw})));
-        if let Some((project, role)) = member_of {
-            let path = format!("/projects/{project}/members/{name}");
-            self.ok(ADMIN, Method::PUT, &path, Some(json!({"role": role})));
-        }
-        pw
-    }
-
-    /// Registry requests from now on as `who` with push rights on `repo`.
-    fn push_as(&mut self, who: (&str, &str), repo: &str) {
-        let body: Value = self
-            .http
-            .get(self.reg.url("/token"))
-            .basic_auth(who.0, Some(who.1))
-            .query(&[("service", "berth"), ("scope", &format!("repository:{repo}:pull,push"))])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let mut headers = reqwest::header::HeaderMap::new();
-        let token = body["token"].as_str().unwrap_or_else(|| panic!("no token: {body}"));
-        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        self.reg.http =
-            Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    }
-
     fn manifest_status(&self, repo: &str, reference: &str) -> u16 {
         let path = format!("/v2/{repo}/manifests/{reference}");
         self.reg.req(Method::GET, &path).header("accept", OCI_MANIFEST).send().unwrap().status().as_u16()
     }
-}
-
-fn code(v: &Value) -> &str {
-    v["errors"][0]["code"].as_str().unwrap_or("")
 }
 
 /// Harbor's JSON: retain the `k` most recently pushed artifacts of `repo`.
@@ -297,22 +232,8 @@ fn developers_set_a_policy_dry_run_it_and_apply_exactly_that() {
     assert_eq!(a.ok(guest, Method::GET, runs_path, None).as_array().unwrap().len(), 3);
 }
 
-fn berth(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin())
-        .arg("admin")
-        .args(args)
-        .env("BERTH_ADMIN_CONFIG", session)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn ok(session: &Path, args: &[&str], stdin: &str) -> String {
-    let out = berth(session, args, stdin);
+    let out = berth_admin(session, args, stdin);
     assert!(out.status.success(), "berth admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -328,7 +249,7 @@ fn the_cli_sets_shows_runs_and_deletes_policies() {
     let mut a = start();
     let session = a.dir.path().join("cli").join("admin.json");
     let url = a.reg.server.url();
-    let login = berth(&session, &["login", &url, "-u", "admin"], &format!("{ADMIN_PW}\n"));
+    let login = berth_admin(&session, &["login", &url, "-u", "admin"], &format!("{ADMIN_PW}\n"));
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     ok(&session, &["projects", "create", "team-c"], "");
     a.push_as(("admin", ADMIN_PW), "team-c/app");
@@ -350,7 +271,7 @@ fn the_cli_sets_shows_runs_and_deletes_policies() {
     assert_eq!(lines[2], "schedule: 0 0 3 * * *");
     ok(&session, &["retention", "set", "team-c", "-"], &latest_pushed("**", 1).to_string());
     assert!(ok(&session, &["retention", "show", "team-c"], "").contains("schedule: none"));
-    let out = berth(&session, &["retention", "set", "team-c", "-"], "{\"algorithm\": \"xor\"}");
+    let out = berth_admin(&session, &["retention", "set", "team-c", "-"], "{\"algorithm\": \"xor\"}");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("INVALID_INPUT"));
 
     // Dry run, then its items, then the real run and the list of runs.
@@ -372,6 +293,6 @@ fn the_cli_sets_shows_runs_and_deletes_policies() {
     );
 
     ok(&session, &["retention", "delete", "team-c"], "");
-    let out = berth(&session, &["retention", "show", "team-c"], "");
+    let out = berth_admin(&session, &["retention", "show", "team-c"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NOT_FOUND"));
 }

@@ -8,69 +8,22 @@
 
 mod common;
 
+use common::admin::*;
+
+type Api = AdminApi;
+
 use base64::Engine;
-use common::{options, Reg};
+use common::options;
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-const ADMIN_PW: &str = "correct horse battery staple";
-
-struct Api {
-    reg: Reg,
-    http: Client,
-    dir: tempfile::TempDir,
-}
 
 fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let pwfile = dir.path().join("admin.pw");
-    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
-    let opts = options()
-        .delete_enabled(true)
-        .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-        .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
-    Api { reg: Reg::start_with(opts), http: Client::new(), dir }
+    start_admin(options().delete_enabled(true))
 }
 
-type Who<'a> = Option<(&'a str, &'a str)>;
-const ADMIN: Who = Some(("admin", ADMIN_PW));
-
 impl Api {
-    fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, self.reg.url(&format!("/api/v1{path}")));
-        if let Some((u, p)) = who {
-            r = r.basic_auth(u, Some(p));
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status();
-        let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    fn ok(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(who, method.clone(), path, body);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
-    /// A user, and (if given) their role in a project.
-    fn user(&self, name: &str, member_of: Option<(&str, &str)>) -> String {
-        let pw = format!("{name}-password-1");
-        self.ok(ADMIN, Method::POST, "/users", Some(json!({"username": name, "password": pw})));
-        if let Some((project, role)) = member_of {
-            let path = format!("/projects/{project}/members/{name}");
-            self.ok(ADMIN, Method::PUT, &path, Some(json!({"role": role})));
-        }
-        pw
-    }
-
     fn project(&self, name: &str) {
         self.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": name})));
     }
@@ -105,10 +58,6 @@ impl Api {
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWS compact token");
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-fn code(v: &Value) -> &str {
-    v["errors"][0]["code"].as_str().unwrap_or("")
 }
 
 /// Harbor's v2 robot body: `actions` on the repositories of `namespace`.
@@ -357,22 +306,8 @@ fn system_robots_are_for_administrators_only() {
     }
 }
 
-fn berth(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(std::env::var("BERTH_BIN").expect("BERTH_BIN (see scripts/test)"))
-        .arg("admin")
-        .args(args)
-        .env("BERTH_ADMIN_CONFIG", session)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn cli(session: &Path, args: &[&str]) -> String {
-    let out = berth(session, args, "");
+    let out = berth_admin(session, args, "");
     assert!(out.status.success(), "berth admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -388,7 +323,7 @@ fn printed_secret(out: &str) -> String {
 fn cli_creates_lists_rotates_disables_and_deletes_robots() {
     let a = start();
     let session = a.dir.path().join("cli").join("admin.json");
-    let login = berth(&session, &["login", &a.reg.server.url(), "-u", "admin"], &format!("{ADMIN_PW}\n"));
+    let login = berth_admin(&session, &["login", &a.reg.server.url(), "-u", "admin"], &format!("{ADMIN_PW}\n"));
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     cli(&session, &["projects", "create", "team-c"]);
 
@@ -421,12 +356,12 @@ fn cli_creates_lists_rotates_disables_and_deletes_robots() {
     let all: Value = serde_json::from_str(&cli(&session, &["--json", "robots", "list"])).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
     // No action: refused before asking the server.
-    assert!(!berth(&session, &["robots", "create", "--project", "team-c", "idle"], "").status.success());
+    assert!(!berth_admin(&session, &["robots", "create", "--project", "team-c", "idle"], "").status.success());
 
     cli(&session, &["robots", "delete", "--project", "team-c", &id]);
     let listed: Value =
         serde_json::from_str(&cli(&session, &["--json", "robots", "list", "--project", "team-c"])).unwrap();
     assert_eq!(listed, json!([]));
-    let out = berth(&session, &["robots", "delete", "--project", "team-c", &id], "");
+    let out = berth_admin(&session, &["robots", "delete", "--project", "team-c", &id], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not found"));
 }

@@ -7,6 +7,10 @@
 
 mod common;
 
+use common::admin::*;
+
+type Api = AdminApi;
+
 use common::{expect_error, options, with_query, Image, Reg, OCI_MANIFEST};
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
@@ -15,27 +19,12 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const ADMIN_PW: &str = "correct horse battery staple";
-
-type Who<'a> = Option<(&'a str, &'a str)>;
-const ADMIN: Who = Some(("admin", ADMIN_PW));
-
-fn bin() -> String {
-    std::env::var("BERTH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth").to_owned())
-}
-
-struct Api {
-    reg: Reg,
-    http: Client,
-    dir: tempfile::TempDir,
-}
-
 fn start() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let pwfile = dir.path().join("admin.pw");
     std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
     let opts = options()
-        .bin(bin())
+        .bin(berth_bin())
         .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
         .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
     let mut reg = Reg::start_with(opts);
@@ -46,32 +35,6 @@ fn start() -> Api {
     headers.insert("authorization", basic.parse().unwrap());
     reg.http = Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     Api { reg, http: Client::new(), dir }
-}
-
-impl Api {
-    fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, self.reg.url(&format!("/api/v1{path}")));
-        if let Some((u, p)) = who {
-            r = r.basic_auth(u, Some(p));
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status();
-        let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    fn ok(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(who, method.clone(), path, body);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-}
-
-fn code(v: &Value) -> &str {
-    v["errors"][0]["code"].as_str().unwrap_or("")
 }
 
 #[test]
@@ -150,7 +113,7 @@ fn the_configuration_forces_read_only_mode() {
     std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
     let reg = Reg::start_with(
         options()
-            .bin(bin())
+            .bin(berth_bin())
             .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
             .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string())
             .env("REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED", "true"),
@@ -163,7 +126,7 @@ fn the_configuration_forces_read_only_mode() {
 }
 
 fn cli(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin())
+    let mut child = Command::new(berth_bin())
         .arg("admin")
         .args(args)
         .env("BERTH_ADMIN_CONFIG", session)
@@ -224,7 +187,7 @@ fn every_node_follows_the_switch_within_the_poll_interval() {
     let node = || {
         Reg::start_with(
             options()
-                .bin(bin())
+                .bin(berth_bin())
                 .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
                 .env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"))
                 .env("REGISTRY_BERTH_AUTH_ENABLED", "true")

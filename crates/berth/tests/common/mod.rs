@@ -4,6 +4,8 @@
 //! Distribution Spec 1.1 and Distribution's documented behaviour.
 #![allow(dead_code)]
 
+pub mod admin;
+
 use berth_oci::{Algorithm, Digest};
 use berth_testkit::{BerthOptions, BerthServer};
 use reqwest::blocking::{Client, RequestBuilder, Response};
