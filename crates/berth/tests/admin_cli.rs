@@ -4,31 +4,17 @@
 
 mod common;
 
+use common::admin::berth_admin;
+
 use common::{options, Reg};
 use serde_json::Value;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 const ADMIN_PW: &str = "correct horse battery staple";
 
-fn berth(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(std::env::var("BERTH_BIN").expect("BERTH_BIN (see scripts/test)"))
-        .arg("admin")
-        .args(args)
-        .env("BERTH_ADMIN_CONFIG", session)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn ok(session: &Path, args: &[&str], stdin: &str) -> String {
-    let out = berth(session, args, stdin);
+    let out = berth_admin(session, args, stdin);
     assert!(out.status.success(), "berth admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -47,10 +33,10 @@ fn login_manage_and_revoke() {
     let url = reg.server.url();
 
     // A wrong password: refused, nothing saved.
-    let out = berth(&session, &["login", &url, "-u", "admin"], "not the password\n");
+    let out = berth_admin(&session, &["login", &url, "-u", "admin"], "not the password\n");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("login refused"));
     assert!(!session.exists());
-    let out = berth(&session, &["users", "list"], "");
+    let out = berth_admin(&session, &["users", "list"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("berth admin login"));
 
     ok(&session, &["login", &url, "-u", "admin"], &format!("{ADMIN_PW}\n"));
@@ -76,13 +62,13 @@ fn login_manage_and_revoke() {
     assert_eq!(rows, [("admin", "projectAdmin"), ("alice", "developer")]);
 
     // API errors come through with their code; the exit status says it failed.
-    let out = berth(&session, &["members", "set", "team-a", "alice", "owner"], "");
+    let out = berth_admin(&session, &["members", "set", "team-a", "alice", "owner"], "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_INPUT"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // A password change revokes the saved session.
     ok(&session, &["users", "passwd", "admin"], &format!("{ADMIN_PW}\nanother long password\n"));
-    let out = berth(&session, &["projects", "list"], "");
+    let out = berth_admin(&session, &["projects", "list"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("login"));
     ok(&session, &["login", &url, "-u", "admin"], "another long password\n");
     let projects = ok(&session, &["projects", "list"], "");

@@ -15,9 +15,7 @@ use common::{expect_error, options, with_query, Image, Reg, OCI_MANIFEST};
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 fn start() -> Api {
     let dir = tempfile::tempdir().unwrap();
@@ -125,22 +123,8 @@ fn the_configuration_forces_read_only_mode() {
     assert_eq!(a.ok(ADMIN, Method::GET, "/system/readonly", None), json!({"enabled": true}));
 }
 
-fn cli(session: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(berth_bin())
-        .arg("admin")
-        .args(args)
-        .env("BERTH_ADMIN_CONFIG", session)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn cli_ok(session: &Path, args: &[&str], stdin: &str) -> String {
-    let out = cli(session, args, stdin);
+    let out = berth_admin(session, args, stdin);
     assert!(out.status.success(), "berth admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
