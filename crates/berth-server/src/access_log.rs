@@ -1,5 +1,5 @@
 //! The access log (`log.accesslog`, on by default as in Distribution): one
-//! line per request with method, URI, status, duration and client, logged
+//! line per request with its id, method, URI, status, duration and client, logged
 //! under the target `berth::access` so operators can route or filter it.
 
 use axum::extract::{ConnectInfo, Request};
@@ -26,7 +26,7 @@ impl AccessEntry {
         }
     }
 
-    pub fn finish(self, resp: &Response) {
+    pub fn finish(self, resp: &Response, id: &http::HeaderValue) {
         // Streamed bodies announce their length in a header; buffered ones in the size hint.
         let bytes = resp
             .headers()
@@ -35,6 +35,7 @@ impl AccessEntry {
             .or_else(|| http_body::Body::size_hint(resp.body()).exact());
         tracing::info!(
             target: "berth::access",
+            request_id = id.to_str().unwrap_or(""),
             method = %self.method,
             uri = %self.uri,
             status = resp.status().as_u16(),

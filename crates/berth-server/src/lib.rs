@@ -21,6 +21,7 @@ pub mod pull_stats;
 mod quota;
 pub mod ratelimit;
 pub mod read_only;
+mod request_id;
 pub mod retention;
 pub mod route;
 mod sendfile;
@@ -64,6 +65,7 @@ async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response 
         "/readyz" => return health::ready(&app).await,
         _ => {}
     }
+    let id = request_id::of(req.headers());
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match limit_by_address(&app, &req) {
         Err(refusal) => refusal.into_response(),
@@ -75,8 +77,9 @@ async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response 
         headers.append(name.clone(), value.clone());
     }
     if let Some(entry) = access {
-        entry.finish(&resp);
+        entry.finish(&resp, &id);
     }
+    resp.headers_mut().insert(request_id::HEADER, id);
     resp
 }
 

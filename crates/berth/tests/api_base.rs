@@ -138,3 +138,23 @@ fn read_only_mode_refuses_writes_and_serves_reads() {
     assert_eq!(reg.get("/v2/ro/app/manifests/v1").status(), StatusCode::OK);
     assert_eq!(reg.get("/v2/ro/app/manifests/v2").status(), StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn every_response_carries_a_request_id_that_the_access_log_names() {
+    let reg = Reg::start();
+    let a = header(&reg.get("/v2/"), "x-request-id");
+    let b = header(&reg.get("/v2/nothing/here/manifests/v1"), "x-request-id");
+    assert!(!a.is_empty() && a != b, "{a} {b}");
+    // A proxy's id is kept, so one id follows the request through both.
+    let resp = reg.req(reqwest::Method::GET, "/v2/").header("x-request-id", "edge-7f3a").send().unwrap();
+    assert_eq!(header(&resp, "x-request-id"), "edge-7f3a");
+    // The access log is written after the response head; allow it a moment.
+    for _ in 0..50 {
+        let log = reg.server.log();
+        if log.contains(&b) && log.contains("edge-7f3a") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("request ids not in the access log:\n{}", reg.server.log());
+}
