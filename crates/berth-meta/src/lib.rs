@@ -28,6 +28,8 @@ pub mod test_suite;
 #[doc(hidden)]
 pub mod test_suite_audit;
 #[doc(hidden)]
+pub mod test_suite_jobs;
+#[doc(hidden)]
 pub mod test_suite_quota;
 pub mod test_suite_retention;
 pub mod test_suite_robots;

@@ -4,30 +4,9 @@
 //! the project, and each manifest, once per project; nothing only linked.
 
 use crate::selectors::Decoration;
-use crate::{ChildRef, MetaError, MetaStore, NewImmutableRule, NewManifest, QuotaCheck, RulePattern, Usage};
-use berth_oci::{Algorithm, Digest, RepoName, Tag};
-use bytes::Bytes;
-
-fn repo(s: &str) -> RepoName {
-    RepoName::parse(s).unwrap()
-}
-
-fn digest(content: &str) -> Digest {
-    Digest::compute(Algorithm::Sha256, content.as_bytes())
-}
-
-/// A manifest whose body is `body` (so its size is `body.len()`).
-fn image(body: &str, blobs: &[&Digest]) -> NewManifest {
-    NewManifest {
-        digest: digest(body),
-        media_type: berth_oci::media_type::OCI_MANIFEST.into(),
-        artifact_type: None,
-        subject: None,
-        annotations: None,
-        body: Bytes::from(body.to_owned()),
-        children: blobs.iter().map(|d| ChildRef { digest: (*d).clone(), is_manifest: false, required: true }).collect(),
-    }
-}
+use crate::test_suite::{digest, image, repo};
+use crate::{MetaError, MetaStore, NewImmutableRule, NewManifest, QuotaCheck, RulePattern, Usage};
+use berth_oci::{Digest, Tag};
 
 /// Commits `blobs` (content, size) into `r` and pushes a manifest of them.
 async fn push(s: &dyn MetaStore, r: &str, body: &str, blobs: &[(&str, u64)]) -> NewManifest {
