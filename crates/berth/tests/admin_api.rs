@@ -5,33 +5,17 @@
 
 mod common;
 
-use common::{options, Reg};
+use common::admin::*;
+use common::options;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const ADMIN_PW: &str = "correct horse battery staple";
-
-struct Api {
-    reg: Reg,
-    http: Client,
-    _dir: tempfile::TempDir,
-}
+type Api = AdminApi;
 
 fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let pwfile = dir.path().join("admin.pw");
-    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
-    let opts = options()
-        .delete_enabled(true)
-        .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-        .env("REGISTRY_BERTH_AUDIT_ENABLED", "true")
-        .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string());
-    Api { reg: Reg::start_with(opts), http: Client::new(), _dir: dir }
+    start_admin(options().delete_enabled(true).env("REGISTRY_BERTH_AUDIT_ENABLED", "true"))
 }
-
-type Who<'a> = Option<(&'a str, &'a str)>;
-const ADMIN: Who = Some(("admin", ADMIN_PW));
 
 impl Api {
     fn req(&self, who: Who, method: Method, path: &str) -> RequestBuilder {
@@ -41,39 +25,12 @@ impl Api {
             None => r,
         }
     }
-
-    fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self.req(who, method, path);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status();
-        let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    fn ok(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(who, method.clone(), path, body);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
-    fn user(&self, name: &str) -> String {
-        let pw = format!("{name}-password-1");
-        self.ok(ADMIN, Method::POST, "/users", Some(json!({"username": name, "password": pw})));
-        pw
-    }
-}
-
-fn code(v: &Value) -> &str {
-    v["errors"][0]["code"].as_str().unwrap_or("")
 }
 
 #[test]
 fn users_are_managed_by_administrators_and_privileged_fields_are_refused() {
     let a = start();
-    let alice_pw = a.user("alice");
+    let alice_pw = a.user("alice", None);
     let alice = Some(("alice", alice_pw.as_str()));
     let (s, v) =
         a.call(ADMIN, Method::POST, "/users", Some(json!({"username": "alice", "password": "whatever-long-1"})));
@@ -124,7 +81,7 @@ fn users_are_managed_by_administrators_and_privileged_fields_are_refused() {
 
     // Listing pages by name with a Link header.
     for n in ["u1", "u2", "u3"] {
-        a.user(n);
+        a.user(n, None);
     }
     let resp = a.req(ADMIN, Method::GET, "/users?limit=2").send().unwrap();
     let link = resp.headers()["link"].to_str().unwrap().to_owned();
@@ -139,7 +96,7 @@ fn users_are_managed_by_administrators_and_privileged_fields_are_refused() {
 #[test]
 fn projects_and_members_follow_harbors_roles() {
     let mut a = start();
-    let (alice_pw, bob_pw, carol_pw) = (a.user("alice"), a.user("bob"), a.user("carol"));
+    let (alice_pw, bob_pw, carol_pw) = (a.user("alice", None), a.user("bob", None), a.user("carol", None));
     let (alice, bob, carol) =
         (Some(("alice", alice_pw.as_str())), Some(("bob", bob_pw.as_str())), Some(("carol", carol_pw.as_str())));
     let p = a.ok(alice, Method::POST, "/projects", Some(json!({"name": "team-a"})));
@@ -257,7 +214,7 @@ fn token(a: &Api, who: (&str, &str), scope: &str) -> String {
 #[test]
 fn bearer_tokens_need_the_api_scope() {
     let a = start();
-    let pw = a.user("dev");
+    let pw = a.user("dev", None);
     let api = token(&a, ("dev", &pw), "berth:api:*");
     let resp = a.http.get(a.reg.url("/api/v1/users/current")).bearer_auth(&api).send().unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -310,7 +267,7 @@ fn the_openapi_document_describes_every_route_and_only_those() {
 #[test]
 fn changes_and_refusals_are_audited() {
     let a = start();
-    let pw = a.user("eve");
+    let pw = a.user("eve", None);
     let eve = Some(("eve", pw.as_str()));
     assert_eq!(
         a.call(eve, Method::POST, "/users", Some(json!({"username": "mallory", "password": "12345678x"}))).0,
