@@ -37,7 +37,10 @@ pub mod test_suite_robots;
 pub mod test_suite_system;
 #[doc(hidden)]
 pub mod test_suite_users;
+#[doc(hidden)]
+pub mod test_suite_webhooks;
 mod users;
+mod webhooks;
 
 pub use audit::{
     action, apply_retention, entry_bytes, entry_hash, verify_chain, AuditChain, AuditEntry, AuditEvent, AuditStore,
@@ -53,6 +56,7 @@ pub use retention::{RetentionArtifact, RetentionItem, RetentionRun, RetentionSto
 pub use robots::*;
 pub use system_settings::{SystemSettingsStore, READ_ONLY_SETTING};
 pub use users::*;
+pub use webhooks::*;
 
 use async_trait::async_trait;
 use berth_oci::{Digest, RepoName, Tag};
@@ -109,6 +113,7 @@ pub trait MetaStore:
     + AuditStore
     + RetentionStore
     + SystemSettingsStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

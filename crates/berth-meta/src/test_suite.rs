@@ -79,6 +79,28 @@ macro_rules! metastore_test_suite {
             system_settings_are_absent_then_replaced,
             system_settings_last_writer_wins_under_races,
         );
+        $crate::metastore_test_suite!(@webhooks $factory;
+            webhook_policies_are_created_listed_updated_and_deleted,
+            webhook_policy_names_are_unique_per_project,
+            webhook_enabled_policies_span_projects,
+            webhook_targets_and_event_types_round_trip,
+            deleting_a_project_deletes_its_webhooks,
+            webhook_claims_take_due_deliveries_oldest_first,
+            webhook_claims_hold_until_they_lapse,
+            webhook_finish_records_delivered_retry_and_failed,
+            webhook_concurrent_claims_never_share_a_delivery,
+            webhook_enqueue_skips_deleted_policies,
+            webhook_deliveries_page_newest_first_and_prune_finished,
+        );
+    };
+    (@webhooks $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = ($factory)().await;
+                $crate::test_suite_webhooks::$name(&store).await;
+            }
+        )*
     };
     (@system $factory:expr; $($name:ident),* $(,)?) => {
         $(

@@ -153,11 +153,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn delete_webhook_policy(&self, project: &str, id: i64) -> Result<bool, MetaError>;
 
     /// Queues deliveries, all or none; those of policies deleted meanwhile are skipped.
-    async fn enqueue_webhook_deliveries(
-        &self,
-        deliveries: &[NewWebhookDelivery],
-        now_ms: i64,
-    ) -> Result<(), MetaError>;
+    async fn enqueue_webhook_deliveries(&self, deliveries: &[NewWebhookDelivery], now_ms: i64)
+        -> Result<(), MetaError>;
     /// Claims at most `limit` pending deliveries due by `now_ms`, oldest due
     /// first, for `claim_ms`: until then no other claim returns them, so two
     /// nodes never attempt one delivery at once; a claim not finished in time
@@ -184,4 +181,74 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> Result<Vec<WebhookDelivery>, MetaError>;
     /// Deletes delivered and failed deliveries last updated before `before_ms`; returns how many.
     async fn prune_webhook_deliveries(&self, before_ms: i64) -> Result<u64, MetaError>;
+}
+
+// Stored forms, shared by both backends: event types and targets as JSON
+// text (read and written whole with their policy, never queried by field).
+
+pub(crate) fn event_types_json(types: &[String]) -> String {
+    serde_json::Value::from(types.to_vec()).to_string()
+}
+
+pub(crate) fn targets_json(targets: &[WebhookTarget]) -> String {
+    let v: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "address": t.address,
+                "payload_format": t.payload_format,
+                "auth_header": t.auth_header,
+                "secret": t.secret,
+                "skip_cert_verify": t.skip_cert_verify,
+            })
+        })
+        .collect();
+    serde_json::Value::from(v).to_string()
+}
+
+fn corrupt(what: &str) -> MetaError {
+    MetaError::Database(format!("stored webhook {what} are not valid"))
+}
+
+pub(crate) fn parse_event_types(s: &str) -> Result<Vec<String>, MetaError> {
+    serde_json::from_str(s).map_err(|_| corrupt("event types"))
+}
+
+pub(crate) fn parse_targets(s: &str) -> Result<Vec<WebhookTarget>, MetaError> {
+    let v: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(s).map_err(|_| corrupt("targets"))?;
+    let text =
+        |t: &serde_json::Map<String, serde_json::Value>, k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    v.iter()
+        .map(|t| {
+            Ok(WebhookTarget {
+                address: text(t, "address").ok_or_else(|| corrupt("targets"))?,
+                payload_format: text(t, "payload_format").ok_or_else(|| corrupt("targets"))?,
+                auth_header: text(t, "auth_header"),
+                secret: text(t, "secret"),
+                skip_cert_verify: t.get("skip_cert_verify").and_then(|v| v.as_bool()).unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// The status a finished attempt leaves (see [`WebhookStore::finish_webhook_delivery`]).
+pub(crate) fn status_after(attempt: &DeliveryAttempt) -> DeliveryStatus {
+    match (&attempt.error, attempt.retry_at_ms) {
+        (None, _) => DeliveryStatus::Delivered,
+        (Some(_), Some(_)) => DeliveryStatus::Pending,
+        (Some(_), None) => DeliveryStatus::Failed,
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<DeliveryStatus, MetaError> {
+    DeliveryStatus::parse(s).ok_or_else(|| MetaError::Database(format!("unknown webhook delivery status {s:?}")))
+}
+
+/// When a finished attempt's delivery is next due: the retry, or now (the
+/// last attempt's time) once delivered or failed.
+pub(crate) fn due_after(attempt: &DeliveryAttempt, now_ms: i64) -> i64 {
+    match status_after(attempt) {
+        DeliveryStatus::Pending => attempt.retry_at_ms.unwrap_or(now_ms),
+        _ => now_ms,
+    }
 }

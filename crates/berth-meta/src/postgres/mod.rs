@@ -47,6 +47,7 @@ mod system_settings;
 #[cfg(test)]
 mod tests;
 mod users;
+mod webhooks;
 
 use crate::{ManifestRecord, MetaError, MetaStore, NewManifest, Referrer, UploadSession};
 use async_trait::async_trait;

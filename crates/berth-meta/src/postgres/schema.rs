@@ -256,6 +256,43 @@ const MIGRATIONS: &[&str] = &[
         updated_ms BIGINT NOT NULL
     );
     "#,
+    // Webhooks (webhooks.rs): policies cascade with their project,
+    // deliveries with their policy. Claims lock due rows `FOR UPDATE SKIP
+    // LOCKED` through `webhook_deliveries_due`.
+    r#"
+    CREATE TABLE webhook_policies (
+        id BIGSERIAL PRIMARY KEY,
+        project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        name TEXT COLLATE "C" NOT NULL,
+        description TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        event_types TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        UNIQUE (project_id, name)
+    );
+    CREATE TABLE webhook_deliveries (
+        id BIGSERIAL PRIMARY KEY,
+        policy_id BIGINT NOT NULL REFERENCES webhook_policies (id) ON DELETE CASCADE,
+        target INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_ms BIGINT NOT NULL,
+        claimed_by TEXT,
+        claimed_until_ms BIGINT,
+        last_status INTEGER,
+        last_error TEXT,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_ms, id) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_by_policy ON webhook_deliveries (policy_id, id DESC);
+    CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (updated_ms) WHERE status <> 'pending';
+    "#,
 ];
 
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -12,6 +12,7 @@ mod robots;
 mod schema;
 mod system_settings;
 mod users;
+mod webhooks;
 
 use crate::{ManifestRecord, MetaError, MetaStore, NewManifest, Referrer, UploadSession};
 use async_trait::async_trait;

@@ -87,6 +87,7 @@ impl ProjectStore for SqliteStore {
         self.pool
             .write(move |tx| {
                 super::robots::delete_for_project(tx, &name)?;
+                super::webhooks::delete_for_project(tx, &name)?;
                 for table in ["project_members", "immutable_rules"] {
                     tx.prepare_cached(&format!(
                         "DELETE FROM {table} WHERE project_id = (SELECT id FROM projects WHERE name = ?1)"

@@ -234,6 +234,44 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // Webhooks (webhooks.rs): policies go with their project, deliveries
+    // with their policy (deleted explicitly too, see sqlite/webhooks.rs). AUTOINCREMENT:
+    // ids are never reused, so a delivery enqueued for a deleted policy (or a
+    // late finish for a deleted delivery) cannot land on a newer one.
+    r#"
+    CREATE TABLE webhook_policies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        event_types TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        UNIQUE (project_id, name)
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id INTEGER NOT NULL REFERENCES webhook_policies (id) ON DELETE CASCADE,
+        target INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_ms INTEGER NOT NULL,
+        claimed_by TEXT,
+        claimed_until_ms INTEGER,
+        last_status INTEGER,
+        last_error TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_ms, id) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_by_policy ON webhook_deliveries (policy_id, id DESC);
+    CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (updated_ms) WHERE status <> 'pending';
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
