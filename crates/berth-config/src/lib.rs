@@ -19,6 +19,7 @@ mod error;
 mod keys;
 mod mask;
 mod model;
+mod notifications;
 mod ratelimit;
 mod values;
 mod walk;
@@ -28,6 +29,10 @@ pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, 
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use model::*;
+pub use notifications::{
+    Endpoint as NotificationEndpoint, Events as NotificationEvents, Ignore as NotificationIgnore, Notifications,
+    Webhooks,
+};
 pub use ratelimit::{Bucket, RateLimit};
 
 use serde_norway::{Mapping, Value};

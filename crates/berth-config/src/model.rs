@@ -26,6 +26,7 @@ pub struct Config {
     pub validation: Validation,
     pub catalog: Catalog,
     pub auth: Auth,
+    pub notifications: crate::notifications::Notifications,
     /// Berth's own settings.
     pub berth: Berth,
 }
@@ -40,6 +41,7 @@ impl Default for Config {
             validation: Validation::default(),
             catalog: Catalog::default(),
             auth: Auth::default(),
+            notifications: Default::default(),
             berth: Berth::default(),
         }
     }
@@ -454,6 +456,7 @@ pub struct Berth {
     pub audit: crate::audit::Audit,
     pub projects: crate::auth::Projects,
     pub ratelimit: crate::ratelimit::RateLimit,
+    pub webhooks: crate::notifications::Webhooks,
 }
 
 /// `berth.gc`: online garbage collection in the server.

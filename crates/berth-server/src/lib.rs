@@ -11,6 +11,7 @@ pub mod audit;
 mod auth;
 mod cache;
 mod error;
+pub mod events;
 mod handlers;
 mod health;
 mod immutability;
@@ -66,6 +67,10 @@ async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response 
         _ => {}
     }
     let id = request_id::of(req.headers());
+    let mut req = req;
+    if app.events.enabled() {
+        req.extensions_mut().insert(events::RequestId(id.clone()));
+    }
     let access = app.settings.access_log.then(|| access_log::AccessEntry::begin(&req));
     let mut resp = match limit_by_address(&app, &req) {
         Err(refusal) => refusal.into_response(),

@@ -40,6 +40,8 @@ pub struct Settings {
     pub access_log: bool,
     /// `berth.ratelimit`: token buckets per address and per account.
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Served over HTTPS (`http.tls.certificate`): event URLs say `https`.
+    pub tls: bool,
 }
 
 /// Which external URLs a layer may name (`validation.manifests.urls`).
@@ -86,6 +88,7 @@ impl Default for Settings {
             manifest_cache_bytes: 64 << 20,
             access_log: true,
             rate_limits: Default::default(),
+            tls: false,
         }
     }
 }

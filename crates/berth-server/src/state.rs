@@ -33,6 +33,8 @@ pub struct App {
     pub limiters: crate::ratelimit::Limiters,
     /// Prometheus metrics (`metrics.rs`), served on the debug listener.
     pub metrics: crate::metrics::Metrics,
+    /// Who hears of pushes, pulls and deletes (`events.rs`).
+    pub events: crate::events::Events,
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
@@ -46,6 +48,7 @@ impl App {
         auth: Authenticator,
         peers: Option<Arc<berth_meta::postgres::InvalidationBus>>,
         audit: AuditSink,
+        events: crate::events::Events,
     ) -> Arc<Self> {
         let cache = ManifestCache::new(settings.manifest_cache_bytes);
         // Logins happen in the token service and in Basic authentication.
@@ -76,6 +79,7 @@ impl App {
             read_only,
             limiters,
             metrics,
+            events,
             busy_uploads,
         })
     }

@@ -6,6 +6,7 @@ mod auth;
 mod gc;
 mod logging;
 mod migrate;
+mod notifications;
 mod remote;
 mod retention;
 mod scrub;

@@ -10,6 +10,8 @@ use std::time::Duration;
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 /// Longest wait at shutdown for queued audit events to be appended.
 const AUDIT_FLUSH: Duration = Duration::from_secs(5);
+/// Longest wait at shutdown for queued notifications (Distribution 3's queue purge timeout).
+const NOTIFICATION_FLUSH: Duration = Duration::from_secs(5);
 
 pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
     let config = loaded.config;
@@ -35,7 +37,13 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         };
         let (audit, audit_writer) = crate::audit::start(&config, &stores.meta);
         let bus = peers.as_ref().map(|(bus, _)| bus.clone());
-        let app = App::new(settings, stores.meta, stores.blobs, auth, bus, audit);
+        // Bound before the app is built: events name this node's port.
+        let addr = config.http.socket_addr()?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let local = listener.local_addr()?;
+        let endpoints = crate::notifications::start(&config, local.port()).context("notifications.endpoints")?;
+        let events = berth_server::events::Events::new(endpoints.clone());
+        let app = App::new(settings, stores.meta, stores.blobs, auth, bus, audit, events);
         // Read-only mode as an administrator last switched it, before serving.
         app.read_only.refresh(app.meta.as_ref()).await.context("reading the read-only switch")?;
         berth_server::read_only::spawn_poller(app.clone());
@@ -64,9 +72,6 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         }
 
         let tls = tls_options(&config.http.tls)?.map(berth_server::tls::Tls::load).transpose()?;
-        let addr = config.http.socket_addr()?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(addr = %local, scheme, blobs = %stores.blobs_at, metadata = %stores.meta_at, "berth listening");
         if let Some(tls) = &tls {
@@ -100,6 +105,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         berth_server::serve(listener, router, tls, shutdown_signal(), drain).await;
         if let Some(debug) = debug {
             debug.abort();
+        }
+        if let Some(endpoints) = endpoints {
+            endpoints.shutdown(NOTIFICATION_FLUSH).await;
         }
         if let Some(writer) = audit_writer {
             writer.shutdown(AUDIT_FLUSH).await;

@@ -60,6 +60,7 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
             per_ip: bucket("perip", &c.berth.ratelimit.perip)?,
             per_user: bucket("peruser", &c.berth.ratelimit.peruser)?,
         },
+        tls: c.http.tls.certificate.as_ref().is_some_and(|p| !p.as_os_str().is_empty()),
     })
 }
 

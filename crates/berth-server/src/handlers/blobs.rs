@@ -3,9 +3,11 @@
 
 use super::{empty, header_value, parse_digest, parse_name, Ctx};
 use crate::error::{ApiError, ApiResult};
+use crate::events::{attach, Happened};
 use axum::body::Body;
 use axum::response::Response;
 use berth_blob::BlobReader;
+use berth_events::Action;
 use berth_oci::{ByteRange, ErrorCode, RangeError};
 use http::{header, HeaderValue, Method, StatusCode};
 
@@ -71,7 +73,10 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response>
     if let Some(r) = range {
         h.insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{}/{size}", r.start, r.end)));
     }
-    Ok(resp)
+    if ctx.parts.method == Method::HEAD {
+        return Ok(resp);
+    }
+    Ok(attach(ctx.app, resp, || vec![Happened::blob(Action::Pull, &repo, &digest, Some(size))]))
 }
 
 pub async fn delete(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Response> {
@@ -81,7 +86,8 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str, digest: &str) -> ApiResult<Respon
     if !ctx.app.meta.unlink_blob(&repo, &digest).await? {
         return Err(ApiError::new(ErrorCode::BlobUnknown).detail(serde_json::json!({ "digest": digest.as_str() })));
     }
-    Ok(empty(StatusCode::ACCEPTED, vec![("docker-content-digest", header_value(digest.as_str()))]))
+    let resp = empty(StatusCode::ACCEPTED, vec![("docker-content-digest", header_value(digest.as_str()))]);
+    Ok(attach(ctx.app, resp, || vec![Happened::blob(Action::Delete, &repo, &digest, None)]))
 }
 
 /// The connection's sendfile slot, on plain HTTP/1.x connections that have one.

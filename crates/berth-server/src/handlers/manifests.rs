@@ -5,9 +5,11 @@
 use super::{empty, header_value, parse_digest, parse_name, Ctx};
 use crate::cache::CachedManifest;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{attach, Happened};
 use crate::settings::{IndexPolicy, LayerUrlPolicy};
 use axum::body::Body;
 use axum::response::Response;
+use berth_events::{Action, Kind, Target};
 use berth_meta::{ChildRef, NewManifest};
 use berth_oci::media_type::{self, OCI_INDEX, OCI_MANIFEST};
 use berth_oci::{Algorithm, Digest, ErrorCode, ManifestKind, ParsedManifest, Reference, RepoName, Tag};
@@ -111,7 +113,25 @@ pub async fn get(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Respon
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(m.body.len()));
     h.insert("docker-content-digest", m.digest_header.clone());
     h.insert(header::ETAG, m.etag.clone());
-    Ok(resp)
+    if not_modified {
+        return Ok(resp);
+    }
+    // Distribution reports a pull for HEAD too (its handler fetches the manifest for both).
+    Ok(attach(ctx.app, resp, || {
+        let target = Target {
+            media_type: m.content_type.to_str().ok().map(str::to_owned),
+            digest: Some(m.digest.to_string()),
+            size: Some(m.body.len() as u64),
+            repository: repo.to_string(),
+            tag: match &r {
+                Ref::Tag(t) => Some(t.to_string()),
+                Ref::Digest(_) => None,
+            },
+            manifest: Some(m.body.clone()),
+            ..Target::default()
+        };
+        vec![Happened::new(Action::Pull, Kind::Manifest, target)]
+    }))
 }
 
 fn manifest_invalid(message: String) -> ApiError {
@@ -224,6 +244,14 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
     crate::immutability::check_push(ctx.app, &repo, &tags, &digest).await?;
     crate::quota::enforce(ctx.app, &repo, &quota_items(&digest, bytes.len(), &parsed.kind)).await?;
     let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+    let pushed = Target {
+        media_type: Some(parsed.media_type.clone()),
+        digest: Some(digest.to_string()),
+        size: Some(bytes.len() as u64),
+        repository: repo.to_string(),
+        manifest: Some(bytes.clone()),
+        ..Target::default()
+    };
     let new = NewManifest {
         digest: digest.clone(),
         media_type: parsed.media_type.clone(),
@@ -243,18 +271,28 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
     if let Some(s) = subject {
         headers.push(("oci-subject", header_value(s.as_str())));
     }
-    Ok(empty(StatusCode::CREATED, headers))
+    Ok(attach(ctx.app, empty(StatusCode::CREATED, headers), || {
+        let event = |tag: Option<String>| Happened::new(Action::Push, Kind::Manifest, Target { tag, ..pushed.clone() });
+        if tags.is_empty() {
+            vec![event(None)]
+        } else {
+            tags.iter().map(|t| event(Some(t.to_string()))).collect()
+        }
+    }))
 }
 
 pub async fn delete(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Response> {
     let repo = parse_name(name)?;
     ctx.require_deletes()?;
     let unknown = || ApiError::new(ErrorCode::ManifestUnknown).detail(serde_json::json!({ "reference": reference }));
-    match parse_reference(reference)?.ok_or_else(unknown)? {
+    let mut deleted = Target { repository: repo.to_string(), ..Target::default() };
+    let kind = match parse_reference(reference)?.ok_or_else(unknown)? {
         Ref::Digest(d) => {
             crate::immutability::check_delete_manifest(ctx.app, &repo, &d).await?;
             let tags = ctx.app.meta.delete_manifest(&repo, &d).await?.ok_or_else(unknown)?;
             crate::peers::invalidate(ctx.app, &repo, &tags, Some(&d)).await?;
+            deleted.digest = Some(d.to_string());
+            Kind::Manifest
         }
         Ref::Tag(t) => {
             crate::immutability::check_delete_tag(ctx.app, &repo, &t).await?;
@@ -262,7 +300,9 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str, reference: &str) -> ApiResult<Res
                 return Err(unknown());
             }
             crate::peers::invalidate(ctx.app, &repo, std::slice::from_ref(&t), None).await?;
+            deleted.tag = Some(t.to_string());
+            Kind::Tag
         }
-    }
-    Ok(empty(StatusCode::ACCEPTED, vec![]))
+    };
+    Ok(attach(ctx.app, empty(StatusCode::ACCEPTED, vec![]), || vec![Happened::new(Action::Delete, kind, deleted)]))
 }

@@ -111,9 +111,12 @@ async fn authorize_and_route(app: &App, parts: &Parts, endpoint: Endpoint<'_>, b
     }
     let ctx = Ctx { app, parts, principal: &principal };
     let audited = app.audit.enabled().then(|| endpoint.clone());
-    let resp = route_to(&ctx, endpoint, body).await.unwrap_or_else(IntoResponse::into_response);
+    let mut resp = route_to(&ctx, endpoint, body).await.unwrap_or_else(IntoResponse::into_response);
     if let Some(endpoint) = audited {
         crate::audit::request(&app.audit, parts, &principal, &endpoint, &resp);
+    }
+    if app.events.enabled() {
+        crate::events::after(app, parts, &principal, &mut resp);
     }
     resp
 }

@@ -10,10 +10,12 @@
 use super::{empty, header_value, parse_digest, parse_name, Ctx};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{attach, Happened};
 use crate::state::{now_ms, UploadClaim};
 use axum::body::Body;
 use axum::response::Response;
 use berth_blob::ByteStream;
+use berth_events::Action;
 use berth_meta::UploadSession;
 use berth_oci::{Algorithm, ContentRange, Digest, ErrorCode, Hasher, RepoName};
 use futures_util::{StreamExt, TryStreamExt};
@@ -93,8 +95,12 @@ pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response>
             None => matches!(ctx.principal, Principal::Open | Principal::Htpasswd(_)),
         };
         if let Some(digest) = digest.filter(|_| (!has_from || from.is_some()) && may_read_source) {
-            if ctx.app.meta.mount_blob(&repo, &digest, from.as_ref(), now_ms()).await?.is_some() {
-                return Ok(created(ctx, &repo, &digest));
+            if let Some(size) = ctx.app.meta.mount_blob(&repo, &digest, from.as_ref(), now_ms()).await? {
+                return Ok(attach(ctx.app, created(ctx, &repo, &digest), || {
+                    let mut mounted = Happened::blob(Action::Mount, &repo, &digest, Some(size));
+                    mounted.target.from_repository = from.as_ref().map(ToString::to_string);
+                    vec![mounted]
+                }));
             }
         }
     } else if let Some(digest) = ctx.query_param("digest") {
@@ -131,13 +137,14 @@ async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body)
         spare_from_gc(ctx, digest).await?;
         blobs.commit_upload(&id, appended.len, &appended.store_state, digest).await?;
         ctx.app.meta.commit_blob(repo, digest, appended.len, None, now_ms()).await?;
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(appended.len)
     }
     .await;
     if result.is_err() {
         let _ = blobs.delete_upload(&id).await;
     }
-    result.map(|()| created(ctx, repo, digest))
+    let size = result?;
+    Ok(attach(ctx.app, created(ctx, repo, digest), || vec![Happened::blob(Action::Push, repo, digest, Some(size))]))
 }
 
 /// Tells garbage collection these bytes are about to be stored again, so a
@@ -267,7 +274,8 @@ pub async fn finish(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResul
     spare_from_gc(ctx, &digest).await?;
     ctx.app.blobs.commit_upload(id, session.offset, store_state, &digest).await?;
     ctx.app.meta.commit_blob(&repo, &digest, session.offset, Some(id), now_ms()).await?;
-    Ok(created(ctx, &repo, &digest))
+    let size = session.offset;
+    Ok(attach(ctx.app, created(ctx, &repo, &digest), || vec![Happened::blob(Action::Push, &repo, &digest, Some(size))]))
 }
 
 pub async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> ApiResult<Response> {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod receiver;
 
 use berth_oci::{Algorithm, Digest};
 use berth_testkit::{BerthOptions, BerthServer};

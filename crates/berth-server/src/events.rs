@@ -1,0 +1,146 @@
+//! Registry events at the HTTP edge. A handler that did something worth an
+//! event attaches a [`Happened`] to its response; dispatch turns it into a
+//! [`berth_events::Event`] with the request's record and the caller, and
+//! publishes it to Distribution's endpoints and the webhook router. Both
+//! only queue; with neither configured handlers attach nothing.
+
+use crate::auth::Principal;
+use crate::settings::Settings;
+use axum::response::Response;
+use berth_events::{Action, Endpoints, Event, Kind, RequestRecord, Target};
+use http::request::Parts;
+use std::sync::Arc;
+
+/// Who hears of events; [`Events::default`] is no one.
+#[derive(Clone, Default)]
+pub struct Events {
+    endpoints: Option<Arc<Endpoints>>,
+}
+
+/// What a handler did, attached to its response for dispatch (a push by
+/// digest with several `?tag=`s is one event per tag).
+#[derive(Debug, Clone)]
+pub struct Happened {
+    pub action: Action,
+    pub kind: Kind,
+    pub target: Target,
+}
+
+/// The request id, put in the request's extensions when events are on.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub http::HeaderValue);
+
+impl Events {
+    pub fn new(endpoints: Option<Arc<Endpoints>>) -> Self {
+        let endpoints = endpoints.filter(|e| !e.is_empty());
+        Events { endpoints }
+    }
+
+    /// Whether anyone listens: handlers build nothing otherwise.
+    pub fn enabled(&self) -> bool {
+        self.endpoints.is_some()
+    }
+
+    pub fn endpoints(&self) -> Option<&Arc<Endpoints>> {
+        self.endpoints.as_ref()
+    }
+
+    pub fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        if let Some(e) = &self.endpoints {
+            e.publish(&event);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Happenings(Vec<Happened>);
+
+/// Attaches what `happened` says to `resp`, if anyone listens.
+pub fn attach(app: &crate::App, mut resp: Response, happened: impl FnOnce() -> Vec<Happened>) -> Response {
+    if app.events.enabled() {
+        resp.extensions_mut().insert(Happenings(happened()));
+    }
+    resp
+}
+
+/// Publishes what the handler attached, once the response is known.
+pub(crate) fn after(app: &crate::App, parts: &Parts, principal: &Principal, resp: &mut Response) {
+    let Some(Happenings(list)) = resp.extensions_mut().remove::<Happenings>() else { return };
+    let request = record(&app.settings, parts);
+    for h in list {
+        let actor = principal.name().map(str::to_owned);
+        app.events.publish(Event::new(h.action, h.kind, h.target, request.clone(), actor));
+    }
+}
+
+impl Happened {
+    pub fn new(action: Action, kind: Kind, target: Target) -> Self {
+        Happened { action, kind, target }
+    }
+
+    /// A blob event in `repo`.
+    pub fn blob(action: Action, repo: &berth_oci::RepoName, digest: &berth_oci::Digest, size: Option<u64>) -> Self {
+        let target =
+            Target { digest: Some(digest.to_string()), size, repository: repo.to_string(), ..Target::default() };
+        Happened::new(action, Kind::Blob, target)
+    }
+}
+
+/// Distribution's request record, and the base of event URLs.
+pub fn record(settings: &Settings, parts: &Parts) -> RequestRecord {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let host = header("host");
+    let addr = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    RequestRecord {
+        id: parts.extensions.get::<RequestId>().and_then(|r| r.0.to_str().ok()).unwrap_or("").to_owned(),
+        addr,
+        base_url: base_url(settings, &parts.headers, &host),
+        host,
+        method: parts.method.to_string(),
+        user_agent: header("user-agent"),
+    }
+}
+
+/// `http.host`, else what a proxy says, else the `Host` asked for; with `http.prefix`.
+fn base_url(settings: &Settings, headers: &http::HeaderMap, host: &str) -> String {
+    if let Some(h) = &settings.host {
+        return format!("{}{}", h.trim_end_matches('/'), settings.prefix);
+    }
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = first("x-forwarded-proto").unwrap_or(if settings.tls { "https" } else { "http" });
+    let host = first("x-forwarded-host").unwrap_or(if host.is_empty() { "localhost" } else { host });
+    format!("{scheme}://{host}{}", settings.prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        pairs.iter().map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn event_urls_follow_host_proxy_and_prefix() {
+        let s = Settings::default();
+        assert_eq!(base_url(&s, &headers(&[]), "r:5000"), "http://r:5000");
+        let proxied = headers(&[("x-forwarded-proto", "https"), ("x-forwarded-host", "reg.example")]);
+        assert_eq!(base_url(&s, &proxied, "r:5000"), "https://reg.example");
+        let s = Settings { host: Some("https://reg.example/".into()), prefix: "/r".into(), ..Settings::default() };
+        assert_eq!(base_url(&s, &proxied, "r:5000"), "https://reg.example/r");
+        let s = Settings { tls: true, ..Settings::default() };
+        assert_eq!(base_url(&s, &headers(&[]), "r:5000"), "https://r:5000");
+    }
+}
