@@ -15,6 +15,8 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub struct Events {
     endpoints: Option<Arc<Endpoints>>,
+    /// Which addresses webhook targets may have (`berth.webhooks.allownets`).
+    addresses: Arc<berth_events::outbound::AddressPolicy>,
 }
 
 /// What a handler did, attached to its response for dispatch (a push by
@@ -33,8 +35,16 @@ pub struct RequestId(pub http::HeaderValue);
 impl Events {
     pub fn new(endpoints: Option<Arc<Endpoints>>) -> Self {
         let endpoints = endpoints.filter(|e| !e.is_empty());
-        Events { endpoints }
+        Events { endpoints, addresses: Arc::default() }
     }
+
+    /// Which addresses webhook targets may have: the admin API checks new targets with it.
+    pub fn webhook_addresses(&self) -> &berth_events::outbound::AddressPolicy {
+        &self.addresses
+    }
+
+    /// The admin API changed webhook policies: the router reloads them.
+    pub fn webhooks_changed(&self) {}
 
     /// Whether anyone listens: handlers build nothing otherwise.
     pub fn enabled(&self) -> bool {
