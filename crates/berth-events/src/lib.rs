@@ -11,6 +11,7 @@ pub mod distribution;
 mod endpoint;
 mod event;
 pub mod outbound;
+pub mod webhook;
 
 pub use distribution::SourceRecord;
 pub use endpoint::{EndpointConfig, EndpointStats, Endpoints};

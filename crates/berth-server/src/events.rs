@@ -7,6 +7,7 @@
 use crate::auth::Principal;
 use crate::settings::Settings;
 use axum::response::Response;
+use berth_events::webhook::{payload::QUOTA_EXCEED, Notice, Resource, Router};
 use berth_events::{Action, Endpoints, Event, Kind, RequestRecord, Target};
 use http::request::Parts;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub struct Events {
     endpoints: Option<Arc<Endpoints>>,
+    webhooks: Option<Arc<Router>>,
     /// Which addresses webhook targets may have (`berth.webhooks.allownets`).
     addresses: Arc<berth_events::outbound::AddressPolicy>,
 }
@@ -33,9 +35,10 @@ pub struct Happened {
 pub struct RequestId(pub http::HeaderValue);
 
 impl Events {
-    pub fn new(endpoints: Option<Arc<Endpoints>>) -> Self {
+    pub fn new(endpoints: Option<Arc<Endpoints>>, webhooks: Option<Arc<Router>>) -> Self {
         let endpoints = endpoints.filter(|e| !e.is_empty());
-        Events { endpoints, addresses: Arc::default() }
+        let addresses = Arc::new(webhooks.as_ref().map(|w| w.addresses().clone()).unwrap_or_default());
+        Events { endpoints, webhooks, addresses }
     }
 
     /// Which addresses webhook targets may have: the admin API checks new targets with it.
@@ -44,11 +47,19 @@ impl Events {
     }
 
     /// The admin API changed webhook policies: the router reloads them.
-    pub fn webhooks_changed(&self) {}
+    pub fn webhooks_changed(&self) {
+        if let Some(w) = &self.webhooks {
+            w.invalidate();
+        }
+    }
+
+    pub fn webhooks(&self) -> Option<&Arc<Router>> {
+        self.webhooks.as_ref()
+    }
 
     /// Whether anyone listens: handlers build nothing otherwise.
     pub fn enabled(&self) -> bool {
-        self.endpoints.is_some()
+        self.endpoints.is_some() || self.webhooks.is_some()
     }
 
     pub fn endpoints(&self) -> Option<&Arc<Endpoints>> {
@@ -59,6 +70,9 @@ impl Events {
         let event = Arc::new(event);
         if let Some(e) = &self.endpoints {
             e.publish(&event);
+        }
+        if let Some(w) = &self.webhooks {
+            w.publish(&event);
         }
     }
 }
@@ -95,6 +109,26 @@ impl Happened {
             Target { digest: Some(digest.to_string()), size, repository: repo.to_string(), ..Target::default() };
         Happened::new(action, Kind::Blob, target)
     }
+}
+
+/// A push refused over quota, for webhooks (Harbor's `QUOTA_EXCEED`).
+pub(crate) fn quota_exceeded(
+    ctx: &crate::handlers::Ctx<'_>,
+    repo: &berth_oci::RepoName,
+    digest: Option<&berth_oci::Digest>,
+    details: &str,
+) {
+    let Some(router) = &ctx.app.events.webhooks else { return };
+    let request = record(&ctx.app.settings, ctx.parts);
+    router.notify(Notice {
+        event_type: QUOTA_EXCEED,
+        occur_at_ms: crate::state::now_ms(),
+        operator: ctx.principal.name().unwrap_or_default().to_owned(),
+        repository: repo.to_string(),
+        resources: vec![Resource { digest: digest.map(ToString::to_string), tag: None, resource_url: None }],
+        custom: vec![("Details".into(), details.to_owned())],
+        request_id: request.id,
+    });
 }
 
 /// Distribution's request record, and the base of event URLs.

@@ -10,17 +10,19 @@
 //! limit by at most their own sizes.
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::App;
+use crate::handlers::Ctx;
 use berth_meta::{project_of, QuotaCheck};
 use berth_oci::{Digest, ErrorCode, RepoName};
 
 /// Refuses with `DENIED` if pushing `items` (digest, size) into `repo`
-/// would exceed its project's quota.
-pub async fn enforce(app: &App, repo: &RepoName, items: &[(Digest, u64)]) -> ApiResult<()> {
+/// would exceed its project's quota, and tells webhooks (`QUOTA_EXCEED`).
+pub async fn enforce(ctx: &Ctx<'_>, repo: &RepoName, items: &[(Digest, u64)]) -> ApiResult<()> {
     let project = project_of(repo.as_str());
-    let check = app.meta.quota_check(project, items).await?;
+    let check = ctx.app.meta.quota_check(project, items).await?;
     if check.exceeded() {
-        return Err(exceeded(project, &check));
+        let err = exceeded(project, &check);
+        crate::events::quota_exceeded(ctx, repo, items.first().map(|(d, _)| d), &err.message);
+        return Err(err);
     }
     Ok(())
 }

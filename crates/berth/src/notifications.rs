@@ -42,3 +42,28 @@ fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+/// Starts webhook routing and delivery (`berth.webhooks`) when Berth's own
+/// users are on: only they have projects with webhook policies.
+pub async fn start_webhooks(
+    config: &berth_config::Config,
+    meta: &Arc<dyn berth_meta::MetaStore>,
+    port: u16,
+) -> anyhow::Result<Option<Arc<berth_events::webhook::Router>>> {
+    if !config.berth.auth.enabled {
+        return Ok(None);
+    }
+    let w = &config.berth.webhooks;
+    let addresses = berth_events::outbound::AddressPolicy::new(&w.allownets)
+        .map_err(|e| anyhow::anyhow!("berth.webhooks.allownets: {e}"))?;
+    let opts = berth_events::webhook::WebhookOptions {
+        addresses,
+        timeout: w.timeout,
+        max_attempts: w.maxattempts.max(1),
+        backoff: w.backoff,
+        keep: w.keep,
+        deliver: w.enabled,
+        node: format!("{}:{port}/{}", hostname(), &uuid::Uuid::new_v4().to_string()[..8]),
+    };
+    Ok(Some(berth_events::webhook::Router::start(meta.clone(), opts).await?))
+}

@@ -42,7 +42,10 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
         let endpoints = crate::notifications::start(&config, local.port()).context("notifications.endpoints")?;
-        let events = berth_server::events::Events::new(endpoints.clone());
+        let webhooks = crate::notifications::start_webhooks(&config, &stores.meta, local.port())
+            .await
+            .context("starting webhooks")?;
+        let events = berth_server::events::Events::new(endpoints.clone(), webhooks.clone());
         let app = App::new(settings, stores.meta, stores.blobs, auth, bus, audit, events);
         // Read-only mode as an administrator last switched it, before serving.
         app.read_only.refresh(app.meta.as_ref()).await.context("reading the read-only switch")?;
@@ -108,6 +111,9 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         }
         if let Some(endpoints) = endpoints {
             endpoints.shutdown(NOTIFICATION_FLUSH).await;
+        }
+        if let Some(webhooks) = webhooks {
+            webhooks.shutdown(NOTIFICATION_FLUSH).await;
         }
         if let Some(writer) = audit_writer {
             writer.shutdown(AUDIT_FLUSH).await;

@@ -242,7 +242,7 @@ pub async fn put(ctx: &Ctx<'_>, name: &str, reference: &str, body: Body) -> ApiR
             .collect(),
     };
     crate::immutability::check_push(ctx.app, &repo, &tags, &digest).await?;
-    crate::quota::enforce(ctx.app, &repo, &quota_items(&digest, bytes.len(), &parsed.kind)).await?;
+    crate::quota::enforce(ctx, &repo, &quota_items(&digest, bytes.len(), &parsed.kind)).await?;
     let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
     let pushed = Target {
         media_type: Some(parsed.media_type.clone()),

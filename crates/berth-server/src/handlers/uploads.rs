@@ -133,7 +133,7 @@ async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body)
         let appended = blobs.append(&id, 0, &[], Hasher::new(digest.algorithm()), byte_stream(body), limit).await?;
         check_length(limit, appended.len)?;
         verify(appended.hasher.finish(), digest)?;
-        crate::quota::enforce(ctx.app, repo, &[(digest.clone(), appended.len)]).await?;
+        crate::quota::enforce(ctx, repo, &[(digest.clone(), appended.len)]).await?;
         spare_from_gc(ctx, digest).await?;
         blobs.commit_upload(&id, appended.len, &appended.store_state, digest).await?;
         ctx.app.meta.commit_blob(repo, digest, appended.len, None, now_ms()).await?;
@@ -262,7 +262,7 @@ pub async fn finish(ctx: &Ctx<'_>, name: &str, id: &str, body: Body) -> ApiResul
     };
     let checked = match verify(actual, &digest) {
         // Over its project's quota, the upload ends as a failed one does.
-        Ok(()) => crate::quota::enforce(ctx.app, &repo, &[(digest.clone(), session.offset)]).await,
+        Ok(()) => crate::quota::enforce(ctx, &repo, &[(digest.clone(), session.offset)]).await,
         Err(e) => Err(e),
     };
     if let Err(e) = checked {
