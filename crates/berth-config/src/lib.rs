@@ -17,6 +17,7 @@ mod duration;
 mod env;
 mod error;
 mod keys;
+mod limits;
 mod mask;
 mod model;
 mod notifications;
@@ -28,6 +29,7 @@ pub use audit::Audit;
 pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, Projects, TokenAuth};
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use limits::Limits;
 pub use model::*;
 pub use notifications::{
     Endpoint as NotificationEndpoint, Events as NotificationEvents, Ignore as NotificationIgnore, Notifications,

@@ -457,6 +457,7 @@ pub struct Berth {
     pub projects: crate::auth::Projects,
     pub ratelimit: crate::ratelimit::RateLimit,
     pub webhooks: crate::notifications::Webhooks,
+    pub limits: crate::limits::Limits,
 }
 
 /// `berth.gc`: online garbage collection in the server.

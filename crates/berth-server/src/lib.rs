@@ -38,7 +38,7 @@ pub use auth::{
     UserDirectory,
 };
 pub use health::debug_app;
-pub use listener::serve;
+pub use listener::{serve, Limits};
 pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
 pub use state::App;
 

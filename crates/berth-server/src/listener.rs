@@ -23,6 +23,24 @@ use tower::ServiceExt;
 
 /// How long a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper's smallest HTTP/1 read buffer.
+const MIN_HEADER_BYTES: usize = 8192;
+
+/// What one listener lets clients hold (`berth.limits`; zero is no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// Request head (HTTP/1) or header list (HTTP/2); larger gets 431.
+    pub max_header_bytes: usize,
+    /// Time to send a request's headers on HTTP/1.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 10_000, max_header_bytes: 64 << 10, header_timeout: Duration::from_secs(60) }
+    }
+}
 
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown`
 /// resolves, then lets requests in flight finish for at most `drain`.
@@ -32,15 +50,33 @@ pub async fn serve(
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    limits: Limits,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     // Vectored writes make hyper queue body buffers instead of copying them,
     // which the sendfile placeholders rely on.
-    builder.http1().writev(true).timer(hyper_util::rt::TokioTimer::new());
+    let mut http1 = builder.http1();
+    http1.writev(true).timer(hyper_util::rt::TokioTimer::new());
+    if limits.max_header_bytes > 0 {
+        http1.max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+        builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    }
+    if !limits.header_timeout.is_zero() {
+        builder.http1().header_read_timeout(limits.header_timeout);
+    }
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // At the limit, stop accepting: new connections wait in the backlog.
+    let slots = (limits.max_connections > 0).then(|| Arc::new(tokio::sync::Semaphore::new(limits.max_connections)));
     tokio::pin!(shutdown);
     loop {
+        let permit = match &slots {
+            Some(s) => tokio::select! {
+                p = s.clone().acquire_owned() => p.ok(),
+                () = &mut shutdown => break,
+            },
+            None => None,
+        };
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -57,7 +93,7 @@ pub async fn serve(
         // TCP_NODELAY the body can wait ~40 ms for the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
         if let Some(tls) = &tls {
-            spawn_tls(tls.acceptor(), tcp, remote, app.clone(), builder.clone(), graceful.watcher());
+            spawn_tls(tls.acceptor(), tcp, remote, app.clone(), builder.clone(), graceful.watcher(), permit);
             continue;
         }
         let slot = Arc::new(SendfileSlot::default());
@@ -73,6 +109,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, remote = %remote, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
@@ -89,8 +126,10 @@ fn spawn_tls(
     app: Router,
     builder: Arc<Builder<TokioExecutor>>,
     watcher: Watcher,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     tokio::spawn(async move {
+        let _permit = permit;
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {

@@ -42,6 +42,10 @@ pub struct Settings {
     pub rate_limits: crate::ratelimit::RateLimits,
     /// Served over HTTPS (`http.tls.certificate`): event URLs say `https`.
     pub tls: bool,
+    /// Upload requests in progress at once (`berth.limits.maxuploads`; 0: no limit).
+    pub max_uploads: usize,
+    /// An upload body silent this long is cut off (`berth.limits.uploadidletimeout`; zero: never).
+    pub upload_idle: std::time::Duration,
 }
 
 /// Which external URLs a layer may name (`validation.manifests.urls`).
@@ -89,6 +93,8 @@ impl Default for Settings {
             access_log: true,
             rate_limits: Default::default(),
             tls: false,
+            max_uploads: 0,
+            upload_idle: std::time::Duration::from_secs(120),
         }
     }
 }

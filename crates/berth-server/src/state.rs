@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use berth_blob::BlobStore;
 use berth_meta::MetaStore;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,6 +39,8 @@ pub struct App {
     /// Upload sessions with a request in progress on this node: a second
     /// concurrent request on the same session is refused, not interleaved.
     busy_uploads: Mutex<HashSet<String>>,
+    /// Upload requests in progress (claims and single-request uploads).
+    uploads_active: AtomicUsize,
 }
 
 impl App {
@@ -81,29 +84,64 @@ impl App {
             metrics,
             events,
             busy_uploads,
+            uploads_active: AtomicUsize::new(0),
         })
     }
 
-    /// Claims an upload session for one request; `None` if another holds it.
-    pub fn claim_upload(&self, id: &str) -> Option<UploadClaim<'_>> {
-        let mut busy = self.busy_uploads.lock().ok()?;
+    /// Claims an upload session for one request.
+    pub fn claim_upload(&self, id: &str) -> Result<UploadClaim<'_>, ClaimRefused> {
+        let slot = self.upload_slot().ok_or(ClaimRefused::Full)?;
+        let mut busy = self.busy_uploads.lock().map_err(|_| ClaimRefused::Busy)?;
         let claimed = busy.insert(id.to_owned());
         drop(busy);
-        claimed.then(|| {
-            self.metrics.berth.uploads_in_flight.inc();
-            UploadClaim { app: self, id: id.to_owned() }
-        })
+        if claimed {
+            Ok(UploadClaim { app: self, id: id.to_owned(), _slot: slot })
+        } else {
+            Err(ClaimRefused::Busy)
+        }
+    }
+
+    /// One of the node's `berth.limits.maxuploads` upload requests; `None` when all are taken.
+    pub fn upload_slot(&self) -> Option<UploadSlot<'_>> {
+        let before = self.uploads_active.fetch_add(1, Ordering::Relaxed);
+        let max = self.settings.max_uploads;
+        if max > 0 && before >= max {
+            self.uploads_active.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        self.metrics.berth.uploads_in_flight.inc();
+        Some(UploadSlot { app: self })
+    }
+}
+
+/// Why an upload request could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Another request on the same session is in progress.
+    Busy,
+    /// The node serves `berth.limits.maxuploads` upload requests already.
+    Full,
+}
+
+pub struct UploadSlot<'a> {
+    app: &'a App,
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.app.uploads_active.fetch_sub(1, Ordering::Relaxed);
+        self.app.metrics.berth.uploads_in_flight.dec();
     }
 }
 
 pub struct UploadClaim<'a> {
     app: &'a App,
     id: String,
+    _slot: UploadSlot<'a>,
 }
 
 impl Drop for UploadClaim<'_> {
     fn drop(&mut self) {
-        self.app.metrics.berth.uploads_in_flight.dec();
         if let Ok(mut busy) = self.app.busy_uploads.lock() {
             busy.remove(&self.id);
         }

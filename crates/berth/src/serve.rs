@@ -92,7 +92,14 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
                 tracing::info!(addr = %local, prometheus = prometheus.enabled, "debug listener");
                 // Before the ready line, so whoever waits for that one knows both.
                 println!("berth debug listening on http://{local}");
-                Some(tokio::spawn(berth_server::serve(listener, router, None, std::future::pending(), Duration::ZERO)))
+                Some(tokio::spawn(berth_server::serve(
+                    listener,
+                    router,
+                    None,
+                    std::future::pending(),
+                    Duration::ZERO,
+                    berth_server::Limits::default(),
+                )))
             }
             None => None,
         };
@@ -105,7 +112,8 @@ pub fn run(loaded: berth_config::Loaded) -> anyhow::Result<()> {
         // grace so a push in flight is not cut for nothing).
         let drain = if config.http.draintimeout.is_zero() { DEFAULT_DRAIN } else { config.http.draintimeout };
         let router = berth_server::app(app);
-        berth_server::serve(listener, router, tls, shutdown_signal(), drain).await;
+        let limits = crate::settings::listener_limits(&config);
+        berth_server::serve(listener, router, tls, shutdown_signal(), drain, limits).await;
         if let Some(debug) = debug {
             debug.abort();
         }

@@ -61,6 +61,8 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
             per_user: bucket("peruser", &c.berth.ratelimit.peruser)?,
         },
         tls: c.http.tls.certificate.as_ref().is_some_and(|p| !p.as_os_str().is_empty()),
+        max_uploads: c.berth.limits.maxuploads,
+        upload_idle: c.berth.limits.uploadidletimeout,
     })
 }
 
@@ -72,4 +74,14 @@ fn bucket(name: &str, b: &Option<berth_config::Bucket>) -> anyhow::Result<Option
         _ => Err(anyhow!("berth.ratelimit.{name}.{key}: must be between 1 and {}", u32::MAX)),
     };
     Ok(Some(Bucket { rate: positive("rate", b.rate)?, burst: positive("burst", b.burst())? }))
+}
+
+/// `berth.limits` as the listener takes it.
+pub fn listener_limits(c: &Config) -> berth_server::Limits {
+    let l = &c.berth.limits;
+    berth_server::Limits {
+        max_connections: l.maxconnections,
+        max_header_bytes: l.maxheaderbytes,
+        header_timeout: l.headertimeout,
+    }
 }

@@ -11,7 +11,7 @@ use super::{empty, header_value, parse_digest, parse_name, Ctx};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{attach, Happened};
-use crate::state::{now_ms, UploadClaim};
+use crate::state::{now_ms, ClaimRefused, UploadClaim};
 use axum::body::Body;
 use axum::response::Response;
 use berth_blob::ByteStream;
@@ -21,8 +21,33 @@ use berth_oci::{Algorithm, ContentRange, Digest, ErrorCode, Hasher, RepoName};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderValue, StatusCode};
 
-fn byte_stream(body: Body) -> ByteStream {
-    body.into_data_stream().map_err(std::io::Error::other).boxed()
+/// The request body as the blob store reads it: cut off with `TimedOut`
+/// when the client sends nothing for `idle` (a stalled client would
+/// otherwise hold its upload slot and connection for ever).
+fn byte_stream(body: Body, idle: std::time::Duration) -> ByteStream {
+    let data = body.into_data_stream().map_err(std::io::Error::other);
+    if idle.is_zero() {
+        return data.boxed();
+    }
+    futures_util::stream::unfold(Some(data), move |state| async move {
+        let mut data = state?;
+        match tokio::time::timeout(idle, data.next()).await {
+            Ok(Some(item)) => Some((item, Some(data))),
+            Ok(None) => None,
+            Err(_) => {
+                let why = format!("the client sent nothing for {} s", idle.as_secs());
+                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why)), None))
+            }
+        }
+    })
+    .boxed()
+}
+
+/// `429 TOOMANYREQUESTS` when the node serves `berth.limits.maxuploads` uploads already.
+fn uploads_full() -> ApiError {
+    ApiError::new(ErrorCode::TooManyRequests)
+        .message("this registry node is serving its limit of concurrent uploads; retry shortly")
+        .header("retry-after", HeaderValue::from_static("1"))
 }
 
 fn restore_hasher(session: &UploadSession) -> ApiResult<Hasher> {
@@ -69,10 +94,11 @@ fn content_length(ctx: &Ctx<'_>) -> ApiResult<Option<u64>> {
 async fn load_session<'a>(ctx: &'a Ctx<'_>, repo: &RepoName, id: &str) -> ApiResult<(UploadSession, UploadClaim<'a>)> {
     let session = ctx.app.meta.get_upload(id).await?.filter(|s| s.repository == repo.as_str());
     let session = session.ok_or_else(|| upload_unknown(id))?;
-    let claim = ctx.app.claim_upload(id).ok_or_else(|| {
-        ApiError::new(ErrorCode::BlobUploadInvalid)
+    let claim = ctx.app.claim_upload(id).map_err(|refused| match refused {
+        ClaimRefused::Full => uploads_full(),
+        ClaimRefused::Busy => ApiError::new(ErrorCode::BlobUploadInvalid)
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
-            .message("another request on this upload is in progress")
+            .message("another request on this upload is in progress"),
     })?;
     Ok((session, claim))
 }
@@ -125,12 +151,22 @@ pub async fn start(ctx: &Ctx<'_>, name: &str, body: Body) -> ApiResult<Response>
 
 /// `POST ?digest=` with the whole blob in the body: no session is recorded.
 async fn monolithic(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, body: Body) -> ApiResult<Response> {
+    let _slot = ctx.app.upload_slot().ok_or_else(uploads_full)?;
     let id = uuid::Uuid::new_v4().to_string();
     let limit = content_length(ctx)?;
     let blobs = &ctx.app.blobs;
     blobs.create_upload(&id).await?;
     let result = async {
-        let appended = blobs.append(&id, 0, &[], Hasher::new(digest.algorithm()), byte_stream(body), limit).await?;
+        let appended = blobs
+            .append(
+                &id,
+                0,
+                &[],
+                Hasher::new(digest.algorithm()),
+                byte_stream(body, ctx.app.settings.upload_idle),
+                limit,
+            )
+            .await?;
         check_length(limit, appended.len)?;
         verify(appended.hasher.finish(), digest)?;
         crate::quota::enforce(ctx, repo, &[(digest.clone(), appended.len)]).await?;
@@ -219,7 +255,14 @@ async fn append(ctx: &Ctx<'_>, repo: &RepoName, mut session: UploadSession, body
     let appended = ctx
         .app
         .blobs
-        .append(&session.id, session.offset, &session.store_state, hasher, byte_stream(body), limit)
+        .append(
+            &session.id,
+            session.offset,
+            &session.store_state,
+            hasher,
+            byte_stream(body, ctx.app.settings.upload_idle),
+            limit,
+        )
         .await?;
     check_length(limit, appended.len - session.offset)?;
     let state = appended.hasher.save();
