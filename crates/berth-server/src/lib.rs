@@ -11,6 +11,7 @@ pub mod audit;
 mod auth;
 mod cache;
 mod error;
+mod event_metrics;
 pub mod events;
 mod handlers;
 mod health;

@@ -264,7 +264,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(audit: &crate::audit::AuditSink, storage: Arc<crate::timed_store::StorageMetrics>) -> Self {
+    pub fn new(
+        audit: &crate::audit::AuditSink,
+        storage: Arc<crate::timed_store::StorageMetrics>,
+        events: &crate::events::Events,
+    ) -> Self {
         let http = Arc::new(HttpMetrics::new());
         let berth = BerthMetrics::default();
         let mut registry = Registry::default();
@@ -291,6 +295,7 @@ impl Metrics {
             kind: MetricType::Counter,
             read: move || sink.dropped(),
         }));
+        registry.register_collector(Box::new(crate::event_metrics::EventMetrics(events.clone())));
         Metrics { http, berth, registry }
     }
 
@@ -319,6 +324,7 @@ mod tests {
         let m = Metrics::new(
             &crate::audit::AuditSink::disabled(),
             Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
+            &crate::events::Events::default(),
         );
         let manifest = Handler::of(&Endpoint::Manifest { name: "a/b", reference: "latest" });
         for _ in 0..3 {
@@ -353,6 +359,7 @@ mod tests {
         let m = Metrics::new(
             &crate::audit::AuditSink::disabled(),
             Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
+            &crate::events::Events::default(),
         );
         let blob = Handler::of(&Endpoint::Blob { name: "x", digest: "sha256:0" });
         let guard = m.http.begin(blob);

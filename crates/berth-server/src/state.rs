@@ -68,7 +68,7 @@ impl App {
         // Every storage call is timed (`registry_storage_action_seconds`).
         let storage = Arc::new(crate::timed_store::StorageMetrics::new(blobs.driver_name()));
         let blobs: Arc<dyn BlobStore> = Arc::new(crate::timed_store::TimedBlobStore::new(blobs, storage.clone()));
-        let metrics = crate::metrics::Metrics::new(&audit, storage);
+        let metrics = crate::metrics::Metrics::new(&audit, storage, &events);
         Arc::new(App {
             settings,
             meta,

@@ -178,6 +178,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: remote::RetentionCommand,
     },
+    /// A project's webhook policies and their delivery logs.
+    Webhooks {
+        #[command(subcommand)]
+        command: remote::WebhooksCommand,
+    },
     /// Read the audit log through the server (administrators; a project's
     /// entries with --project, for its members).
     AuditLogs {
@@ -283,6 +288,7 @@ fn main() -> ExitCode {
                 AdminCommand::Readonly { command } => remote::Remote::ReadOnly(command),
                 AdminCommand::Robots { command } => remote::Remote::Robots(command),
                 AdminCommand::Retention { command } => remote::Remote::Retention(command),
+                AdminCommand::Webhooks { command } => remote::Remote::Webhooks(command),
                 AdminCommand::AuditLogs { project, after, limit } => {
                     remote::Remote::AuditLogs { project, after, limit }
                 }

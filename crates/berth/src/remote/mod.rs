@@ -8,11 +8,13 @@ mod retention;
 mod robots;
 mod session;
 mod table;
+mod webhooks;
 
 pub use quotas::{ImmutableCommand, QuotaCommand};
 pub use readonly::ReadOnlyCommand;
 pub use retention::RetentionCommand;
 pub use robots::RobotsCommand;
+pub use webhooks::WebhooksCommand;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -108,6 +110,7 @@ pub enum Remote {
     Immutable(ImmutableCommand),
     Robots(RobotsCommand),
     Retention(RetentionCommand),
+    Webhooks(WebhooksCommand),
     ReadOnly(ReadOnlyCommand),
     AuditLogs { project: Option<String>, after: Option<i64>, limit: Option<usize> },
 }
@@ -160,6 +163,7 @@ pub fn run(command: Remote, json_out: bool) -> anyhow::Result<bool> {
         Remote::Immutable(c) => quotas::immutable(&api, &out, c),
         Remote::Robots(c) => robots::robots(&api, &out, c),
         Remote::Retention(c) => retention::retention(&api, &out, c),
+        Remote::Webhooks(c) => webhooks::webhooks(&api, &out, c),
         Remote::ReadOnly(c) => readonly::readonly(&api, &out, c),
         Remote::AuditLogs { project, after, limit } => {
             let base = project.map_or_else(|| "/audit-logs".to_owned(), |p| format!("/projects/{p}/audit-logs"));
@@ -356,7 +360,7 @@ fn strip_nulls(mut v: Value) -> Value {
     v
 }
 
-fn read_line(prompt: &str) -> anyhow::Result<String> {
+pub(super) fn read_line(prompt: &str) -> anyhow::Result<String> {
     eprintln!("{prompt}");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("reading stdin")?;
