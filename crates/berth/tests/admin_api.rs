@@ -252,7 +252,8 @@ fn the_openapi_document_describes_every_route_and_only_those() {
             .replace("{name}", "nobody")
             .replace("{project}", "nothing")
             .replace("{username}", "nobody")
-            .replace("{id}", "0");
+            .replace("{id}", "0")
+            .replace("{delivery_id}", "0");
         for method in ops.as_object().unwrap().keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let (status, body) = a.call(ADMIN, m.clone(), &concrete, Some(json!({})));

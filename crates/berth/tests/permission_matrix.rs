@@ -105,6 +105,10 @@ const HARBOR: &[(&str, [bool; 5])] = &[
     ("See project quotas", [true, true, true, true, true]),
     // "Only the Harbor system administrator can edit project quotas."
     ("Edit project quotas", [false, false, false, false, false]),
+    // Not in the documented table: goharbor/harbor src/common/rbac/project/
+    // rbac_role.go, resource notification-policy (maintainer list/read, projectAdmin all).
+    ("See webhook policies", [false, false, false, true, true]),
+    ("Create/edit/delete webhook policies", [false, false, false, false, true]),
 ];
 
 /// Registry rows and the robot permission each needs.
@@ -268,6 +272,21 @@ fn ops() -> Vec<Op> {
                     .json(&json!({"rules": "none"}))
                     .send()
                     .unwrap()
+            },
+        },
+        Op {
+            harbor_row: "See webhook policies",
+            surface: Surface::Admin,
+            send: |w, who, p| w.api(who, Method::GET, &format!("/projects/{p}/webhook/policies")).send().unwrap(),
+        },
+        // An unknown event type: an allowed caller gets 400 and nothing is created.
+        Op {
+            harbor_row: "Create/edit/delete webhook policies",
+            surface: Surface::Admin,
+            send: |w, who, p| {
+                let body = json!({"name": "hook", "event_types": ["NO_SUCH_EVENT"],
+                    "targets": [{"type": "http", "address": "https://ci.example.com/hook"}]});
+                w.api(who, Method::POST, &format!("/projects/{p}/webhook/policies")).json(&body).send().unwrap()
             },
         },
         Op {

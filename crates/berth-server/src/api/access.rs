@@ -42,6 +42,11 @@ pub enum ProjectAction {
     EditQuota,
     /// "Delete Project".
     DeleteProject,
+    /// List/read webhook policies and their deliveries (Harbor's
+    /// `notification-policy` list/read in rbac_role.go; not in the documented table).
+    SeeWebhooks,
+    /// Create/update/delete webhook policies (rbac_role.go, as above).
+    EditWebhooks,
 }
 
 impl ProjectAction {
@@ -62,6 +67,8 @@ impl ProjectAction {
             SeeQuota => "see the quota",
             EditQuota => "change the quota",
             DeleteProject => "delete the project",
+            SeeWebhooks => "see the webhook policies",
+            EditWebhooks => "change webhook policies",
         }
     }
 }
@@ -73,9 +80,9 @@ pub fn role_may(role: Role, action: ProjectAction) -> bool {
     match action {
         SeeProject | SeeRepositories | SeeQuota => true,
         SeeMembers | SeeLogs => role != LimitedGuest,
-        SeeRobots | EditImmutability | EditRepositories => matches!(role, Maintainer | ProjectAdmin),
+        SeeRobots | SeeWebhooks | EditImmutability | EditRepositories => matches!(role, Maintainer | ProjectAdmin),
         EditRetention => matches!(role, Developer | Maintainer | ProjectAdmin),
-        EditProject | EditMembers | EditRobots | DeleteProject => role == ProjectAdmin,
+        EditProject | EditMembers | EditRobots | EditWebhooks | DeleteProject => role == ProjectAdmin,
         EditQuota => false,
     }
 }
@@ -162,6 +169,10 @@ mod tests {
         (SeeQuota, [true, true, true, true, true]),
         (EditQuota, [false, false, false, false, false]),
         (DeleteProject, [false, false, false, false, true]),
+        // Not in the documentation: goharbor/harbor src/common/rbac/project/rbac_role.go,
+        // resource notification-policy (maintainer: list and read; projectAdmin: all).
+        (SeeWebhooks, [false, false, false, true, true]),
+        (EditWebhooks, [false, false, false, false, true]),
     ];
 
     #[test]

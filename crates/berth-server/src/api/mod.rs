@@ -1,6 +1,6 @@
 //! The admin REST API under `/api/v1`: users, projects, members, robots,
-//! quotas, immutability and retention rules, usage, the audit log and
-//! read-only mode.
+//! quotas, immutability and retention rules, webhook policies, usage, the
+//! audit log and read-only mode.
 //!
 //! JSON in and out; errors `{"errors":[{"code","message"}]}` with stable
 //! codes (`error.rs`); keyset pagination (`page.rs`). Each route is
@@ -23,6 +23,7 @@ mod retention;
 mod robots;
 mod system;
 mod users;
+mod webhooks;
 
 pub use caller::API_SCOPE;
 pub use error::AdminError;
@@ -43,12 +44,13 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Berth admin API", version = "1", description = "Users, projects, members, robots, quotas, rules and audit of a Berth registry."),
+    info(title = "Berth admin API", version = "1", description = "Users, projects, members, robots, quotas, rules, webhooks and audit of a Berth registry."),
     servers((url = "/api/v1")),
     modifiers(&SecuritySchemes),
     tags(
         (name = "users"), (name = "projects"), (name = "members"), (name = "quotas"), (name = "immutability"),
-        (name = "repositories"), (name = "robots"), (name = "retention"), (name = "audit"), (name = "system"),
+        (name = "repositories"), (name = "robots"), (name = "retention"), (name = "webhooks"), (name = "audit"),
+        (name = "system"),
     )
 )]
 struct ApiDoc;
@@ -79,6 +81,7 @@ fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(immutability::router())
         .merge(robots::router())
         .merge(retention::router())
+        .merge(webhooks::router())
         .merge(audit_log::router())
         .merge(system::router())
         .split_for_parts()
