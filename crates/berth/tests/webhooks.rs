@@ -1,0 +1,197 @@
+//! Harbor-style webhooks against the real binary: a policy made through the
+//! admin API sends Harbor's documented payloads (Default and CloudEvents)
+//! to local listeners, signed with HMAC-SHA256 over the body, retried after
+//! failures with backoff until `maxattempts`, each outcome in the policy's
+//! delivery log; a name that resolves to loopback is refused when sending.
+
+mod common;
+
+use common::admin::{start_admin, AdminApi, ADMIN, ADMIN_PW};
+use common::receiver::{Received, Receiver};
+use common::{options, OCI_MANIFEST};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn start(allow_loopback: bool, max_attempts: u32) -> AdminApi {
+    let mut opts = options()
+        .env("REGISTRY_BERTH_WEBHOOKS_BACKOFF", "200ms")
+        .env("REGISTRY_BERTH_WEBHOOKS_MAXATTEMPTS", max_attempts.to_string())
+        .env("REGISTRY_BERTH_WEBHOOKS_TIMEOUT", "3s");
+    if allow_loopback {
+        opts = opts.env("REGISTRY_BERTH_WEBHOOKS_ALLOWNETS", "[127.0.0.1/32]");
+    }
+    start_admin(opts)
+}
+
+/// HMAC-SHA256 of `body` under `secret`, as the receiver checks it (GitHub's scheme).
+fn expected_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2_010::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn policy(a: &AdminApi, project: &str, targets: Value) -> i64 {
+    let body = json!({
+        "name": "ci",
+        "enabled": true,
+        "event_types": ["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED"],
+        "targets": targets,
+    });
+    let v = a.ok(ADMIN, Method::POST, &format!("/projects/{project}/webhook/policies"), Some(body));
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id: {v}"))
+}
+
+fn deliveries(a: &AdminApi, project: &str, id: i64) -> Vec<Value> {
+    let v = a.ok(ADMIN, Method::GET, &format!("/projects/{project}/webhook/policies/{id}/deliveries"), None);
+    v.as_array().cloned().or_else(|| v["items"].as_array().cloned()).unwrap_or_else(|| panic!("{v}"))
+}
+
+/// Waits (bounded) until the delivery log satisfies `done`.
+fn wait_log(a: &AdminApi, project: &str, id: i64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let log = deliveries(a, project, id);
+        if done(&log) {
+            return log;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "delivery log: {log:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn accepted<'a>(all: &'a [Received], event: &str) -> Vec<&'a Received> {
+    all.iter()
+        .filter(|r| r.answered == 200 && r.headers.get("x-berth-event").map(String::as_str) == Some(event))
+        .collect()
+}
+
+#[test]
+fn pushes_pulls_and_quota_refusals_reach_the_policy_signed_and_retried() {
+    let mut a = start(true, 5);
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let signed = Receiver::start(2);
+    let cloud = Receiver::start(0);
+    let id = policy(
+        &a,
+        "team",
+        json!([
+            {"type": "http", "address": signed.url("/hook"), "secret": "s3cr3t", "auth_header": "Bearer abc",
+             "payload_format": "Default"},
+            {"type": "http", "address": cloud.url("/ce"), "payload_format": "CloudEvents"},
+        ]),
+    );
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    let image = a.reg.push_image("team/app", "v1");
+
+    // The first two attempts are refused; the third, 200 ms and 400 ms later, is taken.
+    let got = signed.wait_for(Duration::from_secs(30), |r| !accepted(r, "PUSH_ARTIFACT").is_empty());
+    let pushes: Vec<&Received> = got.iter().filter(|r| r.headers["x-berth-event"] == "PUSH_ARTIFACT").collect();
+    assert_eq!(pushes.iter().map(|r| r.answered).collect::<Vec<_>>(), [503, 503, 200]);
+    assert!(pushes.iter().all(|r| r.body == pushes[0].body), "every attempt sends the same bytes");
+    let push = pushes[2];
+    assert_eq!(push.headers["x-berth-signature-256"], expected_signature("s3cr3t", &push.body));
+    assert_eq!(push.headers["authorization"], "Bearer abc");
+    assert_eq!(push.headers["content-type"], "application/json");
+    // Harbor's documented Default payload.
+    let v = push.json();
+    assert_eq!(v["type"], "PUSH_ARTIFACT");
+    assert_eq!(v["operator"], "admin");
+    let age = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+        - v["occur_at"].as_i64().unwrap();
+    assert!((0..60).contains(&age), "occur_at is a Unix time in seconds: {v}");
+    let host = a.reg.server.addr().to_string();
+    assert_eq!(
+        v["event_data"]["resources"],
+        json!([{"digest": image.digest, "tag": "v1", "resource_url": format!("{host}/team/app:v1")}])
+    );
+    let repo = &v["event_data"]["repository"];
+    assert_eq!((repo["name"].as_str(), repo["namespace"].as_str()), (Some("app"), Some("team")));
+    assert_eq!((repo["repo_full_name"].as_str(), repo["repo_type"].as_str()), (Some("team/app"), Some("private")));
+
+    // The CloudEvents target: same data, CloudEvents' envelope, no signature without a secret.
+    let got = cloud.wait_for(Duration::from_secs(10), |r| !accepted(r, "PUSH_ARTIFACT").is_empty());
+    let ce = accepted(&got, "PUSH_ARTIFACT")[0];
+    assert_eq!(ce.headers["content-type"], "application/cloudevents+json");
+    assert!(!ce.headers.contains_key("x-berth-signature-256"));
+    let c = ce.json();
+    assert_eq!((c["specversion"].as_str(), c["type"].as_str()), (Some("1.0"), Some("harbor.artifact.pushed")));
+    assert_eq!(c["source"], format!("/projects/team/webhook/policies/{id}"));
+    assert_eq!(c["data"]["resources"], v["event_data"]["resources"]);
+
+    // A GET of the manifest is a pull; a HEAD is not.
+    let head = a.reg.req(Method::HEAD, "/v2/team/app/manifests/v1").header("accept", OCI_MANIFEST).send().unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    let get = a.reg.req(Method::GET, "/v2/team/app/manifests/v1").header("accept", OCI_MANIFEST).send().unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let got = cloud.wait_for(Duration::from_secs(10), |r| !accepted(r, "PULL_ARTIFACT").is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(accepted(&cloud.all(), "PULL_ARTIFACT").len(), 1, "{got:?}");
+
+    // Over the quota: refused with DENIED, and the policy hears QUOTA_EXCEED.
+    a.ok(ADMIN, Method::PUT, "/projects/team/quota", Some(json!({"limit": 1})));
+    let big = common::random_bytes(4096);
+    let loc = a.reg.start_upload("team/app");
+    let resp = a
+        .reg
+        .req(Method::PUT, &common::with_query(&loc, &format!("digest={}", common::sha256(&big))))
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let got = cloud.wait_for(Duration::from_secs(10), |r| !accepted(r, "QUOTA_EXCEED").is_empty());
+    let q = accepted(&got, "QUOTA_EXCEED")[0].json();
+    assert_eq!(q["type"], "harbor.quota.exceeded");
+    assert!(q["data"]["custom_attributes"]["Details"].as_str().unwrap().contains("storage quota"), "{q}");
+
+    // The delivery log: the signed target's push took three attempts.
+    let log = wait_log(&a, "team", id, |l| l.iter().filter(|d| d["event_type"] == "PUSH_ARTIFACT").count() == 2);
+    let mut push_log: Vec<&Value> = log.iter().filter(|d| d["event_type"] == "PUSH_ARTIFACT").collect();
+    push_log.sort_by_key(|d| d["attempts"].as_u64());
+    assert_eq!(push_log[0]["status"], "delivered");
+    assert_eq!(push_log[0]["attempts"], 1);
+    assert_eq!(push_log[1]["status"], "delivered");
+    assert_eq!(push_log[1]["attempts"], 3);
+    assert_eq!(push_log[1]["last_status"], 200);
+}
+
+#[test]
+fn a_target_that_keeps_failing_is_given_up_after_maxattempts() {
+    let a = start(true, 3);
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let down = Receiver::start(1000);
+    let id = policy(&a, "team", json!([{"type": "http", "address": down.url("/hook")}]));
+    let mut a = a;
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    a.reg.push_image("team/app", "v1");
+    let log = wait_log(&a, "team", id, |l| l.iter().any(|d| d["status"] == "failed"));
+    let failed = log.iter().find(|d| d["status"] == "failed").unwrap();
+    assert_eq!(failed["attempts"], 3);
+    assert_eq!(failed["last_status"], 503);
+    assert!(failed["last_error"].as_str().unwrap().contains("503"), "{failed}");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(down.all().len(), 3, "no attempt after the last");
+}
+
+#[test]
+fn a_name_resolving_to_loopback_is_refused_when_sending() {
+    let a = start(false, 2);
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let listener = Receiver::start(0);
+    // A literal loopback address is refused when the policy is written…
+    let literal = json!({"name": "x", "event_types": ["PUSH_ARTIFACT"],
+                         "targets": [{"type": "http", "address": listener.url("/hook")}]});
+    let (status, _) = a.call(ADMIN, Method::POST, "/projects/team/webhook/policies", Some(literal));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // …a name is resolved only when sending, and refused then (no rebinding around the check).
+    let named = format!("http://localhost:{}/hook", listener.addr.port());
+    let id = policy(&a, "team", json!([{"type": "http", "address": named}]));
+    let mut a = a;
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    a.reg.push_image("team/app", "v1");
+    let log = wait_log(&a, "team", id, |l| l.iter().any(|d| d["status"] == "failed"));
+    let failed = log.iter().find(|d| d["status"] == "failed").unwrap();
+    assert!(failed["last_error"].as_str().unwrap().contains("loopback"), "{failed}");
+    assert!(listener.all().is_empty(), "nothing reached the loopback listener");
+}
