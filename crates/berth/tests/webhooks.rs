@@ -195,3 +195,55 @@ fn a_name_resolving_to_loopback_is_refused_when_sending() {
     assert!(failed["last_error"].as_str().unwrap().contains("loopback"), "{failed}");
     assert!(listener.all().is_empty(), "nothing reached the loopback listener");
 }
+
+/// Two nodes sharing PostgreSQL: events pushed through either are each
+/// delivered once, whichever node's worker claims them (retries included).
+#[test]
+fn two_nodes_deliver_each_event_once() {
+    let pg = berth_testkit::Postgres::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("admin.pw");
+    std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
+    let root = dir.path().join("blobs");
+    let node = || {
+        common::Reg::start_with(
+            options()
+                .bin(common::admin::berth_bin())
+                .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
+                .env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"))
+                .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
+                .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string())
+                .env("REGISTRY_BERTH_WEBHOOKS_ALLOWNETS", "[127.0.0.1/32]")
+                .env("REGISTRY_BERTH_WEBHOOKS_BACKOFF", "100ms"),
+        )
+    };
+    let mut a = AdminApi { reg: node(), http: reqwest::blocking::Client::new(), dir };
+    let mut b = node();
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let hooks = Receiver::start(4);
+    let id = policy(&a, "team", json!([{"type": "http", "address": hooks.url("/hook")}]));
+    // The other node reloads policies every 5 s.
+    std::thread::sleep(Duration::from_secs(6));
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    b.http = a.reg.http.clone();
+    let image = a.reg.push_image("team/app", "t0");
+    for i in 1..10 {
+        let via = if i % 2 == 0 { &a.reg } else { &b };
+        via.push_manifest("team/app", &format!("t{i}"), OCI_MANIFEST, &image.manifest);
+    }
+    let got = hooks.wait_for(Duration::from_secs(30), |r| accepted(r, "PUSH_ARTIFACT").len() >= 10);
+    std::thread::sleep(Duration::from_secs(1));
+    let all = hooks.all();
+    let mut tags: Vec<String> = accepted(&all, "PUSH_ARTIFACT")
+        .iter()
+        .map(|r| r.json()["event_data"]["resources"][0]["tag"].as_str().unwrap().to_owned())
+        .collect();
+    tags.sort();
+    let want: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    assert_eq!(tags, want, "each event accepted exactly once: {got:?}");
+    let log = deliveries(&a, "team", id);
+    assert_eq!(log.len(), 10);
+    assert!(log.iter().all(|d| d["status"] == "delivered"), "{log:#?}");
+    let attempts: u64 = log.iter().map(|d| d["attempts"].as_u64().unwrap()).sum();
+    assert_eq!(attempts as usize, all.len(), "every attempt recorded once");
+}
