@@ -57,9 +57,10 @@ impl Events {
         self.webhooks.as_ref()
     }
 
-    /// Whether anyone listens: handlers build nothing otherwise.
+    /// Whether anyone listens: handlers build nothing otherwise (with
+    /// webhooks on but no policy anywhere, a relaxed pointer load).
     pub fn enabled(&self) -> bool {
-        self.endpoints.is_some() || self.webhooks.is_some()
+        self.endpoints.is_some() || self.webhooks.as_ref().is_some_and(|w| w.has_policies())
     }
 
     pub fn endpoints(&self) -> Option<&Arc<Endpoints>> {

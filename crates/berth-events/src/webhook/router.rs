@@ -76,6 +76,11 @@ impl Router {
         &self.opts.addresses
     }
 
+    /// Whether any project has an enabled policy: events are not even built otherwise.
+    pub fn has_policies(&self) -> bool {
+        !self.policies.load().by_project.is_empty()
+    }
+
     /// Queues the event's notice if a policy of its project may want it. Never waits.
     pub fn publish(&self, event: &Event) {
         let project = berth_meta::project_of(&event.target.repository);
