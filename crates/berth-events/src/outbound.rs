@@ -219,6 +219,23 @@ mod tests {
         assert!(AddressPolicy::new(&["nope".into()]).is_err());
     }
 
+    proptest::proptest! {
+        // An IPv4 address written as IPv4-mapped IPv6 must not slip past the check.
+        #[test]
+        fn mapped_addresses_get_the_ipv4_verdict(octets: [u8; 4]) {
+            let p = AddressPolicy::default();
+            let v4 = Ipv4Addr::from(octets);
+            proptest::prop_assert_eq!(p.check(IpAddr::V4(v4)).is_ok(), p.check(IpAddr::V6(v4.to_ipv6_mapped())).is_ok());
+        }
+
+        #[test]
+        fn all_of_loopback_and_link_local_is_refused(a: u8, b: u8, c: u8) {
+            let p = AddressPolicy::default();
+            proptest::prop_assert!(p.check(IpAddr::V4(Ipv4Addr::new(127, a, b, c))).is_err());
+            proptest::prop_assert!(p.check(IpAddr::V4(Ipv4Addr::new(169, 254, a, b))).is_err());
+        }
+    }
+
     #[test]
     fn urls_are_checked_before_any_request() {
         let p = AddressPolicy::default();
