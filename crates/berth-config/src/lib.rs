@@ -18,6 +18,7 @@ mod env;
 mod error;
 mod keys;
 mod mask;
+mod metrics;
 mod model;
 mod notifications;
 mod ratelimit;
@@ -28,6 +29,7 @@ pub use audit::Audit;
 pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, Projects, TokenAuth};
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use metrics::Metrics;
 pub use model::*;
 pub use notifications::{
     Endpoint as NotificationEndpoint, Events as NotificationEvents, Ignore as NotificationIgnore, Notifications,
