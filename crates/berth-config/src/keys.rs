@@ -292,6 +292,8 @@ pub(crate) static KEYS: &[(&str, Kind)] = &[
     ("berth.ratelimit.peruser", Section),
     ("berth.ratelimit.peruser.rate", Value(UInt)),
     ("berth.ratelimit.peruser.burst", Value(UInt)),
+    ("berth.metrics", Section),
+    ("berth.metrics.token", Value(Str)),
 ];
 
 /// The kind of the key at `pattern` (`[]` for list elements), if the table knows it.

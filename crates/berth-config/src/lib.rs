@@ -19,6 +19,7 @@ mod error;
 mod keys;
 mod limits;
 mod mask;
+mod metrics;
 mod model;
 mod notifications;
 mod ratelimit;
@@ -30,6 +31,7 @@ pub use auth::{Auth, BerthAuth, HtpasswdAuth, ProjectCreation, ProjectTemplate, 
 pub use duration::{format_go_duration, parse_go_duration, DurationError};
 pub use error::{ConfigError, Problem, ProblemKind};
 pub use limits::Limits;
+pub use metrics::Metrics;
 pub use model::*;
 pub use notifications::{
     Endpoint as NotificationEndpoint, Events as NotificationEvents, Ignore as NotificationIgnore, Notifications,

@@ -456,6 +456,7 @@ pub struct Berth {
     pub audit: crate::audit::Audit,
     pub projects: crate::auth::Projects,
     pub ratelimit: crate::ratelimit::RateLimit,
+    pub metrics: crate::metrics::Metrics,
     pub webhooks: crate::notifications::Webhooks,
     pub limits: crate::limits::Limits,
 }

@@ -29,6 +29,17 @@ pub struct Usage {
     pub blob_count: u64,
 }
 
+/// One project's storage as the metrics show it
+/// ([`QuotaStore::all_project_storage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectStorage {
+    pub project: String,
+    /// [`Usage::total`].
+    pub used: u64,
+    /// The storage limit, if any.
+    pub limit: Option<u64>,
+}
+
 /// What a push would do to a project's quota ([`QuotaStore::quota_check`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QuotaCheck {
@@ -78,6 +89,9 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// the transaction that then stores the push, so two concurrent pushes
     /// may together overshoot by at most their own sizes.
     async fn quota_check(&self, project: &str, items: &[(Digest, u64)]) -> Result<QuotaCheck, MetaError>;
+    /// Every project's usage total and limit, sorted by name, in one query.
+    /// It reads every manifest and reference: callers cache it (metrics).
+    async fn all_project_storage(&self) -> Result<Vec<ProjectStorage>, MetaError>;
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ macro_rules! metastore_test_suite {
             quota_reports_shared_and_exclusive_bytes,
             quota_stops_counting_a_deleted_manifest,
             quota_check_counts_only_what_is_new,
+            quota_usage_of_every_project_at_once,
             immutable_rules_per_project,
             manifest_tags_lists_a_digests_tags,
         );

@@ -5,7 +5,7 @@
 
 use crate::selectors::Decoration;
 use crate::test_suite::{digest, image, repo};
-use crate::{MetaError, MetaStore, NewImmutableRule, NewManifest, QuotaCheck, RulePattern, Usage};
+use crate::{MetaError, MetaStore, NewImmutableRule, NewManifest, ProjectStorage, QuotaCheck, RulePattern, Usage};
 use berth_oci::{Digest, Tag};
 
 /// Commits `blobs` (content, size) into `r` and pushes a manifest of them.
@@ -86,6 +86,31 @@ pub async fn quota_check_counts_only_what_is_new(s: &dyn MetaStore) {
     assert_eq!(s.quota_check("team-q", &[(digest("elsewhere"), 9)]).await.unwrap().adding, 9);
     assert!(s.set_project_quota("team-q", None).await.unwrap());
     assert_eq!(s.project_quota("team-q").await.unwrap(), Some(None));
+}
+
+pub async fn quota_usage_of_every_project_at_once(s: &dyn MetaStore) {
+    for p in ["team-a", "team-b"] {
+        s.create_project(p, false, None, 1).await.unwrap();
+    }
+    push(s, "team-a/x", "manifest-x", &[("layer", 1_000), ("config-x", 10)]).await;
+    push(s, "team-a/deep/y", "manifest-yy", &[("layer", 1_000)]).await;
+    // Names alike but no such project: not listed.
+    push(s, "team-ab/z", "manifest-z", &[("other", 7)]).await;
+    push(s, "busybox", "manifest-busybox", &[("layer", 1_000)]).await;
+    push(s, "library/nginx", "manifest-nginx", &[("nginx", 50)]).await;
+    assert!(s.set_project_quota("team-a", Some(5_000)).await.unwrap());
+
+    let all = s.all_project_storage().await.unwrap();
+    let row = |project: &str, limit| ProjectStorage { project: project.into(), used: 0, limit };
+    let names: Vec<_> = all.iter().map(|p| p.project.as_str()).collect();
+    assert_eq!(names, ["library", "team-a", "team-b"], "every project, by name");
+    for (got, want) in all.iter().zip([row("library", None), row("team-a", Some(5_000)), row("team-b", None)]) {
+        // Each total is what the per-project query counts.
+        let used = s.project_usage(&want.project).await.unwrap().total;
+        assert_eq!(*got, ProjectStorage { used, ..want });
+    }
+    assert_eq!(all[1].used, 1_010 + ("manifest-x".len() + "manifest-yy".len()) as u64, "shared layer once");
+    assert_eq!(all[2].used, 0);
 }
 
 fn rule(repo: &str, tag: (Decoration, &str), disabled: bool) -> NewImmutableRule {

@@ -1,12 +1,14 @@
 //! Health: `/healthz` (alive) and `/readyz` (storage and database reachable)
 //! on the main listener for Kubernetes probes; `/debug/health` and the
-//! Prometheus text on the debug listener (`http.debug.addr`), as Distribution.
+//! Prometheus text on the debug listener (`http.debug.addr`), as Distribution,
+//! and on the main listener behind a bearer token (`berth.metrics.token`).
 
+use crate::settings::MetricsToken;
 use crate::state::App;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,10 +68,30 @@ async fn debug_health(app: &App) -> Response {
     crate::handlers::json_response(status, "application/json; charset=utf-8", &serde_json::Value::Object(body))
 }
 
-fn prometheus(app: &App) -> Response {
+async fn prometheus(app: &App) -> Response {
+    app.metrics.refresh(&app.meta).await;
     let mut resp = app.metrics.encode().into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
     resp
+}
+
+/// `/metrics` on the main listener: the debug listener's text, to requests
+/// bearing the token; else 401 with a challenge naming no scope, so a
+/// registry client never mistakes it for the token service's.
+pub async fn metrics_with_token(app: &App, token: &MetricsToken, headers: &HeaderMap) -> Response {
+    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    if presented.is_some_and(|t| token.matches(t)) {
+        return prometheus(app).await;
+    }
+    let mut resp = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n".to_owned());
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"metrics\""));
+    resp
+}
+
+/// The credentials of `Bearer <token>` (the scheme is case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The debug listener's routes: `/debug/health`, and the metrics at
@@ -82,7 +104,7 @@ pub fn debug_app(app: Arc<App>, prometheus_path: Option<&str>) -> Router {
             let serve_metrics = metrics_path.as_deref() == Some(req.uri().path());
             async move {
                 if serve_metrics {
-                    prometheus(&app)
+                    prometheus(&app).await
                 } else if req.uri().path() == "/debug/health" {
                     debug_health(&app).await
                 } else {

@@ -19,6 +19,7 @@ mod immutability;
 mod listener;
 mod metrics;
 pub mod peers;
+mod project_storage;
 pub mod pull_stats;
 mod quota;
 pub mod ratelimit;
@@ -40,7 +41,7 @@ pub use auth::{
 };
 pub use health::debug_app;
 pub use listener::{serve, Limits};
-pub use settings::{IndexPolicy, LayerUrlPolicy, Settings};
+pub use settings::{IndexPolicy, LayerUrlPolicy, MetricsToken, Settings};
 pub use state::App;
 
 use axum::extract::{Request, State};
@@ -60,11 +61,12 @@ pub fn app(state: Arc<App>) -> Router {
 }
 
 async fn handle(app: Arc<App>, admin: Option<Router>, req: Request) -> Response {
-    // Kubernetes probes: outside `http.prefix`, no authentication, not
-    // counted as registry requests.
-    match req.uri().path() {
-        "/healthz" => return health::alive(),
-        "/readyz" => return health::ready(&app).await,
+    // Kubernetes probes and the token-protected metrics: outside
+    // `http.prefix`, not counted as registry requests.
+    match (req.uri().path(), &app.settings.metrics_token) {
+        ("/healthz", _) => return health::alive(),
+        ("/readyz", _) => return health::ready(&app).await,
+        ("/metrics", Some(token)) => return health::metrics_with_token(&app, token, req.headers()).await,
         _ => {}
     }
     let id = request_id::of(req.headers());

@@ -4,8 +4,12 @@
 //! Distribution instruments each route with docker/go-metrics (promhttp):
 //! `registry_http_requests_total{code,handler,method}`,
 //! `registry_http_request_duration_seconds{handler,method}` (buckets .005…60),
-//! `registry_http_in_flight_requests{handler}`. `method` is lower case, as
-//! promhttp writes it. `handler` is the route's name, never the repository.
+//! `registry_http_in_flight_requests{handler}`, and
+//! `registry_http_request_size_bytes{handler}` /
+//! `registry_http_response_size_bytes{handler}` (go-metrics'
+//! `NewDefaultHttpMetrics`: histograms without `method`, buckets 1 KiB × 2^0…21).
+//! `method` is lower case, as promhttp writes it. `handler` is the route's
+//! name, never the repository.
 //!
 //! The request path only touches atomics laid out once at start (one slot per
 //! handler × method × status): about five relaxed atomic operations a
@@ -15,6 +19,7 @@
 //! lock, so the per-request metrics do not use them).
 
 use crate::route::Endpoint;
+use http::request::Parts;
 use http::{Method, StatusCode};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
@@ -33,6 +38,16 @@ const HANDLERS: [&str; 8] =
 const METHODS: [&str; 7] = ["get", "head", "put", "post", "patch", "delete", "other"];
 /// go-metrics' default duration buckets, in seconds.
 const BUCKETS: [f64; 13] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0];
+/// go-metrics' size buckets: `prometheus.ExponentialBuckets(1024, 2, 22)`, 1 KiB to 2 GiB.
+const SIZE_BUCKETS: [f64; 22] = {
+    let mut b = [0.0; 22];
+    let mut i = 0;
+    while i < b.len() {
+        b[i] = (1024u64 << i) as f64;
+        i += 1;
+    }
+    b
+};
 /// Status codes 100..=599 each have a slot.
 const FIRST_CODE: u16 = 100;
 const CODES: usize = 500;
@@ -75,6 +90,9 @@ pub struct HttpMetrics {
     requests: Box<[AtomicU64]>,
     in_flight: [AtomicI64; HANDLERS.len()],
     durations: Box<[Histogram]>,
+    /// One per handler, as go-metrics labels sizes by handler only.
+    request_sizes: Box<[Histogram]>,
+    response_sizes: Box<[Histogram]>,
 }
 
 fn atomics(n: usize) -> Box<[AtomicU64]> {
@@ -88,6 +106,8 @@ impl HttpMetrics {
             requests: atomics(series * CODES),
             in_flight: Default::default(),
             durations: (0..series).map(|_| Histogram::new(&BUCKETS)).collect(),
+            request_sizes: HANDLERS.iter().map(|_| Histogram::bytes(&SIZE_BUCKETS)).collect(),
+            response_sizes: HANDLERS.iter().map(|_| Histogram::bytes(&SIZE_BUCKETS)).collect(),
         }
     }
 
@@ -97,12 +117,44 @@ impl HttpMetrics {
         InFlight { metrics: self, handler, started: Instant::now() }
     }
 
-    fn record(&self, handler: Handler, method: &Method, status: StatusCode, elapsed: Duration) {
+    fn record(&self, handler: Handler, method: &Method, status: StatusCode, elapsed: Duration, sizes: (u64, u64)) {
         let series = handler.0 * METHODS.len() + method_index(method);
         let code = usize::from(status.as_u16().clamp(FIRST_CODE, FIRST_CODE + CODES as u16 - 1) - FIRST_CODE);
         self.requests[series * CODES + code].fetch_add(1, Relaxed);
         self.durations[series].observe(elapsed);
+        self.request_sizes[handler.0].observe_raw(sizes.0);
+        self.response_sizes[handler.0].observe_raw(sizes.1);
     }
+}
+
+/// promhttp's `computeApproximateRequestSize`: URL, method, protocol,
+/// headers (`Host` among them) and the declared body length. A streamed
+/// body without `Content-Length` counts as its head only, as there.
+fn request_size(parts: &Parts) -> u64 {
+    // "HTTP/1.1", "HTTP/2.0": Go's `Proto` is always eight bytes.
+    const PROTO: usize = 8;
+    let uri = parts.uri.authority().map_or(0, |a| a.as_str().len())
+        + parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let headers: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let body = content_length(&parts.headers).unwrap_or(0);
+    (uri + parts.method.as_str().len() + PROTO + headers) as u64 + body
+}
+
+/// The body bytes a response sends: promhttp counts what the handler
+/// wrote, so nothing for `HEAD`. Read from the head, so a download cut
+/// short still counts whole.
+fn response_size<B: http_body::Body>(method: &Method, resp: &http::Response<B>) -> u64 {
+    if *method == Method::HEAD {
+        return 0;
+    }
+    content_length(resp.headers()).unwrap_or_else(|| {
+        let hint = resp.body().size_hint();
+        hint.exact().unwrap_or(hint.lower())
+    })
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// A histogram on atomics: one relaxed add for the bucket, one for the sum.
@@ -111,19 +163,38 @@ pub struct Histogram {
     bounds: &'static [f64],
     /// Non-cumulative counts, one per bound and a last one for +Inf.
     counts: Box<[AtomicU64]>,
-    sum_ns: AtomicU64,
+    /// In whole units observed (nanoseconds, bytes): integer adds stay exact.
+    sum: AtomicU64,
+    /// Observed units per exposed unit (1e9 nanoseconds a second).
+    per_unit: f64,
 }
 
 impl Histogram {
+    /// Durations, exposed in seconds.
     pub fn new(bounds: &'static [f64]) -> Self {
-        Histogram { bounds, counts: atomics(bounds.len() + 1), sum_ns: AtomicU64::new(0) }
+        Self::scaled(bounds, 1e9)
+    }
+
+    /// Sizes, exposed in bytes.
+    pub fn bytes(bounds: &'static [f64]) -> Self {
+        Self::scaled(bounds, 1.0)
+    }
+
+    fn scaled(bounds: &'static [f64], per_unit: f64) -> Self {
+        Histogram { bounds, counts: atomics(bounds.len() + 1), sum: AtomicU64::new(0), per_unit }
     }
 
     pub fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let bucket = self.bounds.iter().position(|&b| seconds <= b).unwrap_or(self.bounds.len());
+        self.observe_raw(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// `units` in the unit this histogram counts (nanoseconds or bytes).
+    fn observe_raw(&self, units: u64) {
+        let value = units as f64 / self.per_unit;
+        // Prometheus buckets are `le`: the first bound not below the value.
+        let bucket = self.bounds.partition_point(|&b| b < value);
         self.counts[bucket].fetch_add(1, Relaxed);
-        self.sum_ns.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.sum.fetch_add(units, Relaxed);
     }
 
     /// Writes this series under `labels`; nothing while it is empty (as a
@@ -137,7 +208,7 @@ impl Histogram {
         if total == 0 {
             return Ok(());
         }
-        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let sum = self.sum.load(Relaxed) as f64 / self.per_unit;
         family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
     }
 }
@@ -150,8 +221,10 @@ pub struct InFlight<'a> {
 }
 
 impl InFlight<'_> {
-    pub fn finish(self, method: &Method, status: StatusCode) {
-        self.metrics.record(self.handler, method, status, self.started.elapsed());
+    /// Records the request once its response head is ready.
+    pub fn finish<B: http_body::Body>(self, parts: &Parts, resp: &http::Response<B>) {
+        let sizes = (request_size(parts), response_size(&parts.method, resp));
+        self.metrics.record(self.handler, &parts.method, resp.status(), self.started.elapsed(), sizes);
     }
 }
 
@@ -194,6 +267,16 @@ impl Collector for HttpMetrics {
             for (m, method) in METHODS.iter().enumerate() {
                 let labels = [("handler", *handler), ("method", *method)];
                 self.durations[h * METHODS.len() + m].encode(&mut family, &labels)?;
+            }
+        }
+
+        for (name, help, sizes) in [
+            ("registry_http_request_size_bytes", "The HTTP request sizes in bytes.", &self.request_sizes),
+            ("registry_http_response_size_bytes", "The HTTP response sizes in bytes.", &self.response_sizes),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for (h, handler) in HANDLERS.iter().enumerate() {
+                sizes[h].encode(&mut family, &[("handler", *handler)])?;
             }
         }
 
@@ -260,6 +343,8 @@ impl<F: Fn() -> u64 + Send + Sync + 'static> Collector for Sampled<F> {
 pub struct Metrics {
     pub http: Arc<HttpMetrics>,
     pub berth: BerthMetrics,
+    /// Read from the metadata at scrape time ([`Metrics::refresh`]).
+    projects: crate::project_storage::ProjectGauges,
     registry: Registry,
 }
 
@@ -296,7 +381,14 @@ impl Metrics {
             read: move || sink.dropped(),
         }));
         registry.register_collector(Box::new(crate::event_metrics::EventMetrics(events.clone())));
-        Metrics { http, berth, registry }
+        let projects = crate::project_storage::ProjectGauges::default();
+        registry.register_collector(Box::new(projects.clone()));
+        Metrics { http, berth, projects, registry }
+    }
+
+    /// Brings the metrics read from the database up to date before a scrape.
+    pub async fn refresh(&self, meta: &Arc<dyn berth_meta::MetaStore>) {
+        self.projects.refresh(meta).await;
     }
 
     /// The OpenMetrics text of every metric.
@@ -319,18 +411,31 @@ mod tests {
         m.encode()
     }
 
-    #[test]
-    fn requests_are_counted_by_handler_method_and_code() {
-        let m = Metrics::new(
+    fn metrics() -> Metrics {
+        Metrics::new(
             &crate::audit::AuditSink::disabled(),
             Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
             &crate::events::Events::default(),
-        );
+        )
+    }
+
+    /// A request as dispatch sees it: (parts, response).
+    fn exchange(method: Method, status: StatusCode, body: &str) -> (Parts, http::Response<String>) {
+        let (parts, ()) =
+            http::Request::builder().method(method).uri("/v2/a/b/manifests/latest").body(()).unwrap().into_parts();
+        (parts, http::Response::builder().status(status).body(body.to_owned()).unwrap())
+    }
+
+    #[test]
+    fn requests_are_counted_by_handler_method_and_code() {
+        let m = metrics();
         let manifest = Handler::of(&Endpoint::Manifest { name: "a/b", reference: "latest" });
         for _ in 0..3 {
-            m.http.begin(manifest).finish(&Method::GET, StatusCode::OK);
+            let (parts, resp) = exchange(Method::GET, StatusCode::OK, "{}");
+            m.http.begin(manifest).finish(&parts, &resp);
         }
-        m.http.begin(manifest).finish(&Method::HEAD, StatusCode::NOT_FOUND);
+        let (parts, resp) = exchange(Method::HEAD, StatusCode::NOT_FOUND, "");
+        m.http.begin(manifest).finish(&parts, &resp);
         let text = scrape(&m);
         assert!(
             text.contains(r#"registry_http_requests_total{code="200",handler="manifest",method="get"} 3"#),
@@ -355,12 +460,38 @@ mod tests {
     }
 
     #[test]
+    fn sizes_follow_promhttp_by_handler_only() {
+        let m = metrics();
+        let blob = Handler::of(&Endpoint::Blob { name: "x", digest: "sha256:0" });
+        let (mut parts, mut resp) = exchange(Method::PUT, StatusCode::CREATED, "");
+        parts.headers.insert("content-length", http::HeaderValue::from_static("5000"));
+        resp.headers_mut().insert("content-length", http::HeaderValue::from_static("3000"));
+        m.http.begin(blob).finish(&parts, &resp);
+        // promhttp: URL, method, "HTTP/1.1", each header's name and value, the body.
+        let url = "/v2/a/b/manifests/latest".len();
+        let put = url + "PUT".len() + 8 + "content-length".len() + "5000".len() + 5000;
+        // A HEAD sends no body, whatever Content-Length says.
+        let (parts, mut resp) = exchange(Method::HEAD, StatusCode::OK, "");
+        resp.headers_mut().insert("content-length", http::HeaderValue::from_static("3000"));
+        m.http.begin(blob).finish(&parts, &resp);
+        let head = url + "HEAD".len() + 8;
+        let text = scrape(&m);
+        for line in [
+            format!("registry_http_request_size_bytes_sum{{handler=\"blob\"}} {}.0", put + head),
+            "registry_http_request_size_bytes_bucket{le=\"8192.0\",handler=\"blob\"} 2".to_owned(),
+            "registry_http_response_size_bytes_sum{handler=\"blob\"} 3000.0".to_owned(),
+            "registry_http_response_size_bytes_bucket{le=\"1024.0\",handler=\"blob\"} 1".to_owned(),
+            "registry_http_response_size_bytes_bucket{le=\"4096.0\",handler=\"blob\"} 2".to_owned(),
+            "registry_http_response_size_bytes_bucket{le=\"2147483648.0\",handler=\"blob\"} 2".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(!text.contains("registry_http_response_size_bytes_bucket{le=\"4294967296.0\""), "22 buckets");
+    }
+
+    #[test]
     fn in_flight_goes_back_down_when_a_request_ends() {
-        let m = Metrics::new(
-            &crate::audit::AuditSink::disabled(),
-            Arc::new(crate::timed_store::StorageMetrics::new("filesystem")),
-            &crate::events::Events::default(),
-        );
+        let m = metrics();
         let blob = Handler::of(&Endpoint::Blob { name: "x", digest: "sha256:0" });
         let guard = m.http.begin(blob);
         assert!(scrape(&m).contains(r#"registry_http_in_flight_requests{handler="blob"} 1"#));

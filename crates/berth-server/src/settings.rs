@@ -3,6 +3,7 @@
 
 use berth_oci::Platform;
 use http::{HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
 
 /// Which children of an index must be present when the index is pushed
 /// (Distribution's `validation.manifests.indexes.platforms`).
@@ -46,6 +47,33 @@ pub struct Settings {
     pub max_uploads: usize,
     /// An upload body silent this long is cut off (`berth.limits.uploadidletimeout`; zero: never).
     pub upload_idle: std::time::Duration,
+    /// `berth.metrics.token`: `/metrics` on the main listener for requests bearing it.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// A bearer token, kept only as its SHA-256: compared in constant time and
+/// never printed.
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> Self {
+        MetricsToken(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `presented` is the token. Digests of equal length are
+    /// compared without an early exit, so timing tells nothing of a prefix.
+    pub fn matches(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let diff = digest.iter().zip(&self.0).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(********)")
+    }
 }
 
 /// Which external URLs a layer may name (`validation.manifests.urls`).
@@ -95,6 +123,7 @@ impl Default for Settings {
             tls: false,
             max_uploads: 0,
             upload_idle: std::time::Duration::from_secs(120),
+            metrics_token: None,
         }
     }
 }
@@ -120,5 +149,13 @@ mod tests {
         assert!(!listed.permits("https://mirror.example.com/secret"));
         let disabled = LayerUrlPolicy { enabled: false, ..listed };
         assert!(disabled.permits("ftp://anything#x"));
+    }
+
+    #[test]
+    fn metrics_token_matches_only_itself_and_is_never_printed() {
+        let t = MetricsToken::new("s3cr3t");
+        assert!(t.matches("s3cr3t"));
+        assert!(!t.matches("s3cr3") && !t.matches("s3cr3t ") && !t.matches(""));
+        assert!(!format!("{t:?}").contains("s3cr3t"));
     }
 }

@@ -3,7 +3,7 @@
 //! Starts real servers as child processes on loopback and cleans up after
 //! them: [`BerthServer`] (the `berth serve` binary), [`Distribution`]
 //! (Debian's `docker-registry`, CNCF Distribution, as a reference registry),
-//! [`Dockerd`] (a private Docker engine) and [`Containerd`]; it prepares
+//! [`Dockerd`] (a private Docker engine), [`Containerd`] and [`Prometheus`]; it prepares
 //! private storage for [`Podman`] and drives oras-py through [`Oras`].
 //! [`ImageContext`] builds `FROM scratch` docker build contexts out of a
 //! static busybox and random data. [`TestCa`] makes certificates for HTTPS and
@@ -35,6 +35,7 @@ pub mod oras;
 pub mod podman;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod tls;
 pub mod tools;
 
@@ -49,6 +50,7 @@ pub use oras::Oras;
 pub use podman::Podman;
 pub use postgres::Postgres;
 pub use process::{run_bounded, run_bounded_with_input, CommandOutput};
+pub use prometheus::Prometheus;
 pub use tls::TestCa;
 
 /// Error type of the harness: a human-readable message. Tests only

@@ -3,7 +3,7 @@
 use anyhow::{anyhow, Context};
 use berth_config::{Config, Platforms};
 use berth_server::ratelimit::{Bucket, RateLimits};
-use berth_server::{IndexPolicy, LayerUrlPolicy, Settings};
+use berth_server::{IndexPolicy, LayerUrlPolicy, MetricsToken, Settings};
 use http::{HeaderName, HeaderValue};
 
 pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
@@ -63,7 +63,17 @@ pub fn server_settings(c: &Config) -> anyhow::Result<Settings> {
         tls: c.http.tls.certificate.as_ref().is_some_and(|p| !p.as_os_str().is_empty()),
         max_uploads: c.berth.limits.maxuploads,
         upload_idle: c.berth.limits.uploadidletimeout,
+        metrics_token: metrics_token(c)?,
     })
+}
+
+/// `berth.metrics.token`; an empty one would let any `Bearer ` through.
+fn metrics_token(c: &Config) -> anyhow::Result<Option<MetricsToken>> {
+    match c.berth.metrics.token.as_ref().map(|t| t.expose()) {
+        None => Ok(None),
+        Some("") => Err(anyhow!("berth.metrics.token: must not be empty")),
+        Some(t) => Ok(Some(MetricsToken::new(t))),
+    }
 }
 
 /// `berth.ratelimit.<name>` as the server takes it: rate and burst at least 1.

@@ -5,7 +5,8 @@
 //! lower-case methods and Distribution's route names as `handler`); the main
 //! listener answers Kubernetes' `/healthz` and `/readyz`. Scrapes are read
 //! with a real parser (`prometheus-parse`), and counters must move by exactly
-//! the requests made.
+//! the requests made. With `berth.metrics.token` the main listener serves the
+//! same text at `/metrics` to requests bearing the token.
 
 mod common;
 
@@ -74,6 +75,13 @@ fn counters_move_by_exactly_the_requests_made() {
 
     let count = "registry_http_request_duration_seconds_count";
     assert_eq!(delta(count, &[("handler", "manifest"), ("method", "get")]), 4.0);
+    // go-metrics' size histograms, by handler only: the blob GET sent the
+    // layer's bytes; the HEAD of /v2/ sent no body.
+    let blob = [("handler", "blob")];
+    assert_eq!(delta("registry_http_response_size_bytes_sum", &blob), image.layer.len() as f64);
+    assert_eq!(delta("registry_http_response_size_bytes_count", &[("handler", "manifest")]), 4.0);
+    assert_eq!(delta("registry_http_response_size_bytes_sum", &[("handler", "base")]), 0.0);
+    assert_eq!(delta("registry_http_request_size_bytes_count", &[("handler", "base")]), 1.0);
     assert_eq!(value(&after, "registry_http_in_flight_requests", &[("handler", "manifest")]), 0.0);
 
     // Distribution's storage timer: the blob GET opened one blob for reading.
@@ -115,6 +123,45 @@ fn the_debug_listener_is_off_unless_configured_and_metrics_only_when_enabled() {
 
     let reg = Reg::start_with(debug_options().env("REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH", "/prom"));
     assert_eq!(reg.http.get(debug_url(&reg, "/prom")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn the_main_listener_serves_metrics_only_with_the_token() {
+    let token = "scrape-0f9e8d";
+    let reg = Reg::start_with(
+        debug_options().env("REGISTRY_BERTH_METRICS_TOKEN", token).env("REGISTRY_HTTP_PREFIX", "/registry/"),
+    );
+    let metrics = |auth: Option<&str>| {
+        let mut r = reg.http.get(reg.url("/metrics"));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send().unwrap()
+    };
+    for refused in [None, Some("Bearer wrong"), Some("Bearer "), Some("Basic c2NyYXBlOnNjcmFwZS0wZjllOGQ=")] {
+        let r = metrics(refused);
+        assert_eq!(r.status(), 401, "{refused:?}");
+        assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="metrics""#);
+    }
+    let before = scrape(&reg);
+    let r = metrics(Some(&format!("bearer {token}")));
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    // The same text as the debug listener, read by a real parser; outside
+    // `http.prefix`, and not a registry request itself.
+    let text = r.text().unwrap();
+    let main = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let after = scrape(&reg);
+    let total = |s: &Scrape| s.samples.iter().filter(|s| s.metric == "registry_http_requests_total").count();
+    assert_eq!((total(&before), total(&main), total(&after)), (0, 0, 0), "no registry request was made");
+    assert!(main.docs.contains_key("registry_http_request_size_bytes"), "{text}");
+    let library = main.samples.iter().find(|s| s.metric == "berth_project_storage_bytes");
+    assert_eq!(library.map(|s| (s.labels.get("project"), &s.value)), Some((Some("library"), &Value::Gauge(0.0))));
+    assert_eq!(reg.get("/registry/v2/").status(), 200);
+
+    // Without a token there is no /metrics on the main listener.
+    let plain = Reg::start();
+    assert_eq!(plain.http.get(plain.url("/metrics")).bearer_auth(token).send().unwrap().status(), 404);
 }
 
 #[test]

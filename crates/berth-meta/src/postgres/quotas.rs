@@ -6,7 +6,7 @@
 use super::{PostgresStore, TxError};
 use crate::postgres::pool::retrying;
 use crate::quotas::ProjectRange;
-use crate::{MetaError, QuotaCheck, QuotaStore, Usage};
+use crate::{MetaError, ProjectStorage, QuotaCheck, QuotaStore, Usage};
 use async_trait::async_trait;
 use berth_oci::Digest;
 use deadpool_postgres::GenericClient;
@@ -29,6 +29,20 @@ const USAGE: &str = "counted(digest, size) AS (
          OR EXISTS (SELECT 1 FROM manifests o WHERE o.digest = d.digest AND o.repository_id NOT IN (SELECT id FROM pr))
          THEN size ELSE 0 END), 0)::bigint
      FROM d";
+
+/// Every project's usage as [`USAGE`] counts it (`library` holding the
+/// one-component names), grouped in one pass instead of a query a project.
+const ALL_PROJECTS: &str = "WITH rp(project, id) AS (
+        SELECT CASE WHEN position('/' in name) = 0 THEN 'library' ELSE split_part(name, '/', 1) END, id
+        FROM repositories),
+     counted(project, digest, size) AS (
+         SELECT rp.project, mr.child_digest, b.size FROM rp JOIN manifest_references mr ON mr.repository_id = rp.id
+             JOIN blobs b ON b.digest = mr.child_digest WHERE NOT mr.child_is_manifest
+         UNION SELECT rp.project, m.digest, m.size FROM rp JOIN manifests m ON m.repository_id = rp.id),
+     d(project, size) AS (SELECT project, max(size) FROM counted GROUP BY project, digest),
+     u(project, used) AS (SELECT project, sum(size)::bigint FROM d GROUP BY project)
+     SELECT p.name, COALESCE(u.used, 0), p.storage_limit FROM projects p LEFT JOIN u ON u.project = p.name
+     ORDER BY p.name";
 
 async fn usage(c: &impl GenericClient, range: &ProjectRange) -> Result<Usage, TxError> {
     let st = c.prepare_cached(&format!("WITH {PROJECT_REPOS}, {USAGE}")).await?;
@@ -94,5 +108,19 @@ impl QuotaStore for PostgresStore {
         let used = usage(&c, &range).await?.total;
         let adding = adding(&c, &range, items).await?;
         Ok(QuotaCheck { limit: Some(limit), used, adding })
+    }
+
+    async fn all_project_storage(&self) -> Result<Vec<ProjectStorage>, MetaError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(ALL_PROJECTS).await.map_err(TxError::from)?;
+        let rows = c.query(&st, &[]).await.map_err(TxError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| ProjectStorage {
+                project: r.get(0),
+                used: r.get::<_, i64>(1).max(0) as u64,
+                limit: r.get::<_, Option<i64>>(2).map(|l| l.max(0) as u64),
+            })
+            .collect())
     }
 }

@@ -5,7 +5,7 @@
 
 use super::SqliteStore;
 use crate::quotas::ProjectRange;
-use crate::{MetaError, QuotaCheck, QuotaStore, Usage};
+use crate::{MetaError, ProjectStorage, QuotaCheck, QuotaStore, Usage};
 use async_trait::async_trait;
 use berth_oci::Digest;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -46,6 +46,20 @@ fn usage(c: &Connection, range: &ProjectRange) -> Result<Usage, MetaError> {
         })?;
     Ok(Usage { total, shared, exclusive: total - shared, blob_count: count })
 }
+
+/// Every project's usage as [`usage`] counts it (`library` holding the
+/// one-component names), grouped in one pass instead of a query a project.
+const ALL_PROJECTS: &str = "WITH rp(project, id) AS (
+        SELECT CASE WHEN instr(name, '/') = 0 THEN 'library' ELSE substr(name, 1, instr(name, '/') - 1) END, id
+        FROM repositories),
+     counted(project, digest, size) AS (
+         SELECT rp.project, mr.child_digest, b.size FROM rp JOIN manifest_references mr ON mr.repository_id = rp.id
+             JOIN blobs b ON b.digest = mr.child_digest WHERE mr.child_is_manifest = 0
+         UNION SELECT rp.project, m.digest, m.size FROM rp JOIN manifests m ON m.repository_id = rp.id),
+     d(project, size) AS (SELECT project, max(size) FROM counted GROUP BY project, digest),
+     u(project, used) AS (SELECT project, sum(size) FROM d GROUP BY project)
+     SELECT p.name, COALESCE(u.used, 0), p.storage_limit FROM projects p LEFT JOIN u ON u.project = p.name
+     ORDER BY p.name";
 
 fn limit(c: &Connection, project: &str) -> Result<Option<Option<u64>>, MetaError> {
     Ok(c.prepare_cached("SELECT storage_limit FROM projects WHERE name = ?1")?
@@ -103,6 +117,22 @@ impl QuotaStore for SqliteStore {
                     .prepare_cached(&sql)?
                     .query_row(params![range.lower, range.upper, range.library, items], |r| r.get(0))?;
                 Ok(QuotaCheck { limit: Some(limit), used, adding: adding as u64 })
+            })
+            .await
+    }
+
+    async fn all_project_storage(&self) -> Result<Vec<ProjectStorage>, MetaError> {
+        self.pool
+            .read(|c| {
+                let mut st = c.prepare_cached(ALL_PROJECTS)?;
+                let rows = st.query_map([], |r| {
+                    Ok(ProjectStorage {
+                        project: r.get(0)?,
+                        used: r.get::<_, i64>(1)?.max(0) as u64,
+                        limit: r.get::<_, Option<i64>>(2)?.map(|l| l.max(0) as u64),
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }

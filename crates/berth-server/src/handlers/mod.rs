@@ -88,7 +88,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
     };
     let in_flight = app.metrics.http.begin(crate::metrics::Handler::of(&endpoint));
     let resp = authorize_and_route(app, &parts, endpoint, body).await;
-    in_flight.finish(&parts.method, resp.status());
+    in_flight.finish(&parts, &resp);
     resp
 }
 
