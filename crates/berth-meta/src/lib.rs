@@ -94,6 +94,29 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// The job is done: deletes its progress and releases the lease in one
     /// transaction, if `holder` holds an unexpired lease. False otherwise.
     async fn finish_job(&self, job: &str, holder: &str, now_ms: i64) -> Result<bool, MetaError>;
+    /// Leases unexpired at `now_ms`, by job (metrics: which node runs what).
+    async fn held_leases(&self, now_ms: i64) -> Result<Vec<HeldLease>, MetaError>;
+}
+
+/// A lease someone holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub job: String,
+    pub holder: String,
+    pub expires_ms: i64,
+}
+
+/// How a store's connection pool stands, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Most connections the pool opens; `None` when it has no limit.
+    pub max: Option<usize>,
+    /// Connections open now.
+    pub open: usize,
+    /// Open and not in use.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
 }
 
 /// `now_ms + ttl`, saturating.
@@ -118,6 +141,9 @@ pub trait MetaStore:
     + Sync
     + 'static
 {
+    /// The connection pool right now (no query).
+    fn pool_status(&self) -> PoolStatus;
+
     // ---- upload sessions -------------------------------------------------
     async fn create_upload(&self, upload: &UploadSession) -> Result<(), MetaError>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>, MetaError>;

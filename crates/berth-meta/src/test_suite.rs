@@ -32,6 +32,8 @@ macro_rules! metastore_test_suite {
             leases_exclude_other_holders_until_expiry,
             concurrent_acquires_have_one_winner,
             leased_job_resumes_after_its_holder_dies,
+            held_leases_lists_only_unexpired_ones,
+            pool_status_counts_connections,
             gc_removes_only_old_unreferenced_links,
             gc_deletes_blobs_a_grace_period_after_marking,
             gc_spares_a_blob_touched_after_marking,

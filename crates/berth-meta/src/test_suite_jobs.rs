@@ -33,6 +33,34 @@ pub async fn leases_exclude_other_holders_until_expiry(s: &dyn MetaStore) {
     assert!(s.try_acquire_lease("gc", "node-a", TTL, expiry + 2).await.unwrap(), "released: free at once");
 }
 
+pub async fn held_leases_lists_only_unexpired_ones(s: &dyn MetaStore) {
+    let t0 = 5_000_000;
+    assert!(s.held_leases(t0).await.unwrap().is_empty());
+    assert!(s.try_acquire_lease("retention:b", "node-b", TTL, t0).await.unwrap());
+    assert!(s.try_acquire_lease("gc", "node-a", TTL, t0 + 10).await.unwrap());
+    let held = s.held_leases(t0 + 20).await.unwrap();
+    let seen: Vec<(&str, &str, i64)> = held.iter().map(|l| (l.job.as_str(), l.holder.as_str(), l.expires_ms)).collect();
+    assert_eq!(seen, [("gc", "node-a", t0 + 10 + TTL_MS), ("retention:b", "node-b", t0 + TTL_MS)]);
+    // The first expires at t0 + TTL: gone from the list then, though its row stays.
+    let later = s.held_leases(t0 + TTL_MS).await.unwrap();
+    assert_eq!(later.iter().map(|l| l.job.as_str()).collect::<Vec<_>>(), ["gc"]);
+    assert!(s.release_lease("gc", "node-a").await.unwrap());
+    assert!(s.held_leases(t0 + 20).await.unwrap().iter().all(|l| l.job != "gc"));
+}
+
+pub async fn pool_status_counts_connections(s: &dyn MetaStore) {
+    // Use the pool, then look: something is open, nothing waits, idle ≤ open.
+    s.held_leases(0).await.unwrap();
+    assert!(s.try_acquire_lease("pool-check", "n", TTL, 0).await.unwrap());
+    let p = s.pool_status();
+    assert!(p.open >= 1, "{p:?}");
+    assert!(p.idle <= p.open && p.idle >= 1, "connections are back in the pool: {p:?}");
+    assert_eq!(p.waiting, 0, "{p:?}");
+    if let Some(max) = p.max {
+        assert!(p.open <= max, "{p:?}");
+    }
+}
+
 pub async fn concurrent_acquires_have_one_winner(s: &dyn MetaStore) {
     for round in 0..ROUNDS as i64 {
         let job = format!("job-{round}");

@@ -19,7 +19,7 @@ mod immutability;
 mod listener;
 mod metrics;
 pub mod peers;
-mod project_storage;
+mod db_gauges;
 pub mod pull_stats;
 mod quota;
 pub mod ratelimit;

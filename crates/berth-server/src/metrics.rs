@@ -344,7 +344,7 @@ pub struct Metrics {
     pub http: Arc<HttpMetrics>,
     pub berth: BerthMetrics,
     /// Read from the metadata at scrape time ([`Metrics::refresh`]).
-    projects: crate::project_storage::ProjectGauges,
+    projects: crate::db_gauges::DbGauges,
     registry: Registry,
 }
 
@@ -381,7 +381,7 @@ impl Metrics {
             read: move || sink.dropped(),
         }));
         registry.register_collector(Box::new(crate::event_metrics::EventMetrics(events.clone())));
-        let projects = crate::project_storage::ProjectGauges::default();
+        let projects = crate::db_gauges::DbGauges::default();
         registry.register_collector(Box::new(projects.clone()));
         Metrics { http, berth, projects, registry }
     }

@@ -99,6 +99,21 @@ impl LeaseStore for PostgresStore {
         })
         .await
     }
+
+    async fn held_leases(&self, now_ms: i64) -> Result<Vec<crate::HeldLease>, MetaError> {
+        retrying(|| async {
+            let c = self.client().await?;
+            let st = c
+                .prepare_cached("SELECT job, holder, expires_ms FROM job_leases WHERE expires_ms > $1 ORDER BY job")
+                .await?;
+            let rows = c.query(&st, &[&now_ms]).await?;
+            Ok(rows
+                .iter()
+                .map(|r| crate::HeldLease { job: r.get(0), holder: r.get(1), expires_ms: r.get(2) })
+                .collect())
+        })
+        .await
+    }
 }
 
 /// Locks the lease row if `holder` holds it unexpired.

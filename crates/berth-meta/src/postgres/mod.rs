@@ -145,6 +145,11 @@ fn manifest_from_row(r: &Row) -> Result<ManifestRecord, TxError> {
 
 #[async_trait]
 impl MetaStore for PostgresStore {
+    fn pool_status(&self) -> crate::PoolStatus {
+        let s = self.pool.status();
+        crate::PoolStatus { max: Some(s.max_size), open: s.size, idle: s.available, waiting: s.waiting }
+    }
+
     async fn create_upload(&self, u: &UploadSession) -> Result<(), MetaError> {
         retrying(|| async {
             let c = self.client().await?;

@@ -84,6 +84,10 @@ fn manifest_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ManifestRecord> 
 
 #[async_trait]
 impl MetaStore for SqliteStore {
+    fn pool_status(&self) -> crate::PoolStatus {
+        self.pool.status()
+    }
+
     async fn create_upload(&self, u: &UploadSession) -> Result<(), MetaError> {
         let u = u.clone();
         self.pool

@@ -5,12 +5,17 @@
 use crate::MetaError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Pool {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Readers opened (they are kept, never closed).
+    opened: AtomicUsize,
+    /// Writes waiting for the writer connection.
+    waiting: AtomicUsize,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -33,7 +38,26 @@ impl Pool {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         super::schema::migrate(&mut writer)?;
-        Ok(Pool { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Pool {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            opened: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    /// Connections: the writer and the readers opened so far (readers
+    /// have no limit: blocking threads bound them).
+    pub fn status(&self) -> crate::PoolStatus {
+        let idle_readers = self.readers.lock().map(|r| r.len()).unwrap_or(0);
+        let writer_idle = usize::from(self.writer.try_lock().is_ok());
+        crate::PoolStatus {
+            max: None,
+            open: 1 + self.opened.load(Ordering::Relaxed),
+            idle: idle_readers + writer_idle,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     fn take_reader(&self) -> Result<Connection, MetaError> {
@@ -45,6 +69,7 @@ impl Pool {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&c)?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(c)
     }
 
@@ -71,7 +96,10 @@ impl Pool {
     ) -> Result<T, MetaError> {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.writer.lock().map_err(poisoned)?;
+            pool.waiting.fetch_add(1, Ordering::Relaxed);
+            let conn = pool.writer.lock();
+            pool.waiting.fetch_sub(1, Ordering::Relaxed);
+            let mut conn = conn.map_err(poisoned)?;
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;

@@ -1,5 +1,9 @@
+//! Gauges read from the metadata database at scrape time:
 //! `berth_project_storage_bytes{project}` and `berth_project_quota_bytes{project}`
-//! (only projects with a limit), read from the metadata at scrape time.
+//! (only projects with a limit), `berth_job_lease{job,holder}` (1 for each
+//! lease held: which node runs garbage collection or a project's retention),
+//! and the connection pool (`berth_db_connections{state}`,
+//! `berth_db_connections_max`, `berth_db_waiting`; no query, read each scrape).
 //!
 //! Usage is computed in SQL over every manifest, so it is bounded here: one
 //! query for all projects ([`berth_meta::QuotaStore::all_project_storage`]),
@@ -9,7 +13,7 @@
 //! succeeds: better absent than silently stale. Labelled by project, which
 //! administrators create; never by repository.
 
-use berth_meta::{MetaStore, ProjectStorage};
+use berth_meta::{HeldLease, MetaStore, PoolStatus, ProjectStorage};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -23,7 +27,7 @@ pub const REFRESH: Duration = Duration::from_secs(15);
 pub const WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Default)]
-pub struct ProjectGauges(Arc<Inner>);
+pub struct DbGauges(Arc<Inner>);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -35,11 +39,14 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Shown {
     values: Arc<[ProjectStorage]>,
+    leases: Arc<[HeldLease]>,
+    /// Read at every scrape (cheap), unlike the rest.
+    pool: Option<PoolStatus>,
     /// When the last query finished; `None` before the first.
     at: Option<Instant>,
 }
 
-impl ProjectGauges {
+impl DbGauges {
     fn fresh(&self) -> bool {
         let shown = self.0.shown.lock().unwrap_or_else(|p| p.into_inner());
         shown.at.is_some_and(|at| at.elapsed() < REFRESH)
@@ -48,6 +55,7 @@ impl ProjectGauges {
     /// Makes the values current if they are older than [`REFRESH`], waiting
     /// at most [`WAIT`].
     pub async fn refresh(&self, meta: &Arc<dyn MetaStore>) {
+        self.0.shown.lock().unwrap_or_else(|p| p.into_inner()).pool = Some(meta.pool_status());
         if self.fresh() {
             return;
         }
@@ -66,7 +74,16 @@ impl ProjectGauges {
                         Arc::from([])
                     }
                 };
-                *me.0.shown.lock().unwrap_or_else(|p| p.into_inner()) = Shown { values, at: Some(Instant::now()) };
+                let leases = match meta.held_leases(crate::state::now_ms()).await {
+                    Ok(v) => v.into(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job lease metrics: query failed");
+                        Arc::from([])
+                    }
+                };
+                let mut shown = me.0.shown.lock().unwrap_or_else(|p| p.into_inner());
+                (shown.values, shown.leases, shown.at) = (values, leases, Some(Instant::now()));
+                drop(shown);
                 drop(guard);
             });
         }
@@ -75,9 +92,27 @@ impl ProjectGauges {
     }
 }
 
-impl Collector for ProjectGauges {
+impl Collector for DbGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let values = self.0.shown.lock().unwrap_or_else(|p| p.into_inner()).values.clone();
+        let (values, leases, pool) = {
+            let shown = self.0.shown.lock().unwrap_or_else(|p| p.into_inner());
+            (shown.values.clone(), shown.leases.clone(), shown.pool)
+        };
+        if let Some(p) = pool {
+            encode_pool(&mut encoder, p)?;
+        }
+        if !leases.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "berth_job_lease",
+                "1 for each background job lease held, by job and holding node",
+                None,
+                MetricType::Gauge,
+            )?;
+            for l in leases.iter() {
+                let labels = [("job", l.job.as_str()), ("holder", l.holder.as_str())];
+                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+            }
+        }
         if values.is_empty() {
             return Ok(());
         }
@@ -107,6 +142,34 @@ impl Collector for ProjectGauges {
     }
 }
 
+fn encode_pool(encoder: &mut DescriptorEncoder, p: PoolStatus) -> Result<(), std::fmt::Error> {
+    let gauge = |n: usize| ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut family = encoder.encode_descriptor(
+        "berth_db_connections",
+        "Metadata database connections open, by state",
+        None,
+        MetricType::Gauge,
+    )?;
+    gauge(p.open - p.idle.min(p.open)).encode(family.encode_family(&[("state", "in_use")])?)?;
+    gauge(p.idle).encode(family.encode_family(&[("state", "idle")])?)?;
+    if let Some(max) = p.max {
+        let family = encoder.encode_descriptor(
+            "berth_db_connections_max",
+            "Most connections the metadata database pool opens",
+            None,
+            MetricType::Gauge,
+        )?;
+        gauge(max).encode(family)?;
+    }
+    let family = encoder.encode_descriptor(
+        "berth_db_waiting",
+        "Requests waiting for a metadata database connection",
+        None,
+        MetricType::Gauge,
+    )?;
+    gauge(p.waiting).encode(family)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,8 +189,9 @@ mod tests {
         let meta: Arc<dyn MetaStore> = Arc::new(store);
         meta.create_project("team-a", false, None, 1).await.unwrap();
         meta.set_project_quota("team-a", Some(1 << 20)).await.unwrap();
-        let gauges = ProjectGauges::default();
+        let gauges = DbGauges::default();
         assert_eq!(scrape(&gauges), "# EOF\n", "nothing before the first query");
+        assert!(meta.try_acquire_lease("gc", "node-1", Duration::from_secs(60), crate::state::now_ms()).await.unwrap());
 
         gauges.refresh(&meta).await;
         let text = scrape(&gauges);
@@ -135,6 +199,9 @@ mod tests {
         assert!(text.contains("berth_project_storage_bytes{project=\"team-a\"} 0\n"), "{text}");
         assert!(text.contains("berth_project_quota_bytes{project=\"team-a\"} 1048576\n"), "{text}");
         assert!(!text.contains("berth_project_quota_bytes{project=\"library\"}"), "{text}");
+        assert!(text.contains("berth_job_lease{job=\"gc\",holder=\"node-1\"} 1\n"), "{text}");
+        assert!(text.contains("berth_db_connections{state=\"idle\"}"), "{text}");
+        assert!(text.contains("berth_db_waiting 0\n"), "{text}");
 
         // Within REFRESH a scrape asks nothing: a new project shows later.
         meta.create_project("team-b", false, None, 2).await.unwrap();
