@@ -174,7 +174,7 @@ fn encode_pool(encoder: &mut DescriptorEncoder, p: PoolStatus) -> Result<(), std
 mod tests {
     use super::*;
 
-    fn scrape(gauges: &ProjectGauges) -> String {
+    fn scrape(gauges: &DbGauges) -> String {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(gauges.clone()));
         let mut out = String::new();

@@ -95,17 +95,13 @@ impl LeaseStore for SqliteStore {
             })
             .await
     }
-}
-
-fn holds(tx: &rusqlite::Transaction<'_>, job: &str, holder: &str, now_ms: i64) -> rusqlite::Result<bool> {
-    tx.prepare_cached("SELECT 1 FROM job_leases WHERE job = ?1 AND holder = ?2 AND expires_ms > ?3")?
-        .exists(params![job, holder, now_ms])
 
     async fn held_leases(&self, now_ms: i64) -> Result<Vec<crate::HeldLease>, MetaError> {
         self.pool
             .read(move |c| {
-                let mut st =
-                    c.prepare_cached("SELECT job, holder, expires_ms FROM job_leases WHERE expires_ms > ?1 ORDER BY job")?;
+                let mut st = c.prepare_cached(
+                    "SELECT job, holder, expires_ms FROM job_leases WHERE expires_ms > ?1 ORDER BY job",
+                )?;
                 let rows = st.query_map(params![now_ms], |r| {
                     Ok(crate::HeldLease { job: r.get(0)?, holder: r.get(1)?, expires_ms: r.get(2)? })
                 })?;
@@ -113,4 +109,9 @@ fn holds(tx: &rusqlite::Transaction<'_>, job: &str, holder: &str, now_ms: i64) -
             })
             .await
     }
+}
+
+fn holds(tx: &rusqlite::Transaction<'_>, job: &str, holder: &str, now_ms: i64) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM job_leases WHERE job = ?1 AND holder = ?2 AND expires_ms > ?3")?
+        .exists(params![job, holder, now_ms])
 }
