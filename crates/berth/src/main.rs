@@ -13,6 +13,7 @@ mod scrub;
 mod serve;
 mod settings;
 mod stores;
+mod text_pages;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -245,6 +246,7 @@ fn load(arg: Option<PathBuf>) -> Result<berth_config::Loaded, berth_config::Conf
 }
 
 fn main() -> ExitCode {
+    text_pages::map_only_what_runs();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
