@@ -156,13 +156,7 @@ impl Endpoints {
     /// Gives queued events one attempt each, for at most `wait` in all, then stops.
     pub async fn shutdown(&self, wait: Duration) {
         let _ = self.stop.send(true);
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        let deadline = tokio::time::Instant::now() + wait;
-        for mut task in tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                task.abort();
-            }
-        }
+        crate::join_within(&self.tasks, wait).await;
         for sink in &self.sinks {
             let left = sink.stats.pending.swap(0, Ordering::Relaxed);
             if left > 0 {

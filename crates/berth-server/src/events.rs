@@ -156,14 +156,7 @@ fn base_url(settings: &Settings, headers: &http::HeaderMap, host: &str) -> Strin
     if let Some(h) = &settings.host {
         return format!("{}{}", h.trim_end_matches('/'), settings.prefix);
     }
-    let first = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let first = |name: &str| crate::urls::first_value(headers, name);
     let scheme = first("x-forwarded-proto").unwrap_or(if settings.tls { "https" } else { "http" });
     let host = first("x-forwarded-host").unwrap_or(if host.is_empty() { "localhost" } else { host });
     format!("{scheme}://{host}{}", settings.prefix)

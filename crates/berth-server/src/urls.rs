@@ -19,15 +19,7 @@ pub fn location(settings: &Settings, headers: &HeaderMap, path: &str) -> String 
     if let Some(host) = &settings.host {
         return format!("{}{}", host.trim_end_matches('/'), path);
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            // A chain of proxies appends; the first entry is the client's view.
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let header = |name: &str| first_value(headers, name);
     let proto = header("x-forwarded-proto");
     let host = header("x-forwarded-host");
     if proto.is_none() && host.is_none() {
@@ -37,6 +29,17 @@ pub fn location(settings: &Settings, headers: &HeaderMap, path: &str) -> String 
         Some(host) => format!("{}://{}{}", proto.unwrap_or("http"), host, path),
         None => path.to_owned(),
     }
+}
+
+/// The first value of a header a chain of proxies appends to (the first
+/// entry is the client's view), if not empty.
+pub fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

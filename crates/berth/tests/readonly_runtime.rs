@@ -168,16 +168,7 @@ fn every_node_follows_the_switch_within_the_poll_interval() {
     let pwfile = dir.path().join("admin.pw");
     std::fs::write(&pwfile, format!("{ADMIN_PW}\n")).unwrap();
     let root = dir.path().join("blobs");
-    let node = || {
-        Reg::start_with(
-            options()
-                .bin(berth_bin())
-                .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
-                .env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"))
-                .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-                .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string()),
-        )
-    };
+    let node = || Reg::start_with(common::admin::cluster_node(&root, &pg.url("postgres"), &pwfile));
     let (a, b) = (Api { reg: node(), http: Client::new(), dir }, node());
     let c = Client::new();
     a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "shared"})));

@@ -207,12 +207,7 @@ fn two_nodes_deliver_each_event_once() {
     let root = dir.path().join("blobs");
     let node = || {
         common::Reg::start_with(
-            options()
-                .bin(common::admin::berth_bin())
-                .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
-                .env("REGISTRY_BERTH_DATABASE_URL", pg.url("postgres"))
-                .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
-                .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string())
+            common::admin::cluster_node(&root, &pg.url("postgres"), &pwfile)
                 .env("REGISTRY_BERTH_WEBHOOKS_ALLOWNETS", "[127.0.0.1/32]")
                 .env("REGISTRY_BERTH_WEBHOOKS_BACKOFF", "100ms"),
         )

@@ -151,13 +151,7 @@ impl Router {
     /// Stops routing and delivering; queued notices get at most `wait` to be stored.
     pub async fn shutdown(&self, wait: Duration) {
         let _ = self.stop.send(true);
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        let deadline = tokio::time::Instant::now() + wait;
-        for mut task in tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                task.abort();
-            }
-        }
+        crate::join_within(&self.tasks, wait).await;
     }
 }
 

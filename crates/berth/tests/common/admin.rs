@@ -41,6 +41,18 @@ pub fn start_admin(opts: BerthOptions) -> AdminApi {
     AdminApi { reg: Reg::start_with(opts), http: Client::new(), dir }
 }
 
+/// Options for one node of a cluster: blobs under `root`, metadata in the
+/// PostgreSQL at `database_url`, Berth's own users with the administrator's
+/// password in `pwfile` (the first node creates the administrator).
+pub fn cluster_node(root: &Path, database_url: &str, pwfile: &Path) -> BerthOptions {
+    super::options()
+        .bin(berth_bin())
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root.display().to_string())
+        .env("REGISTRY_BERTH_DATABASE_URL", database_url)
+        .env("REGISTRY_BERTH_AUTH_ENABLED", "true")
+        .env("BERTH_ADMIN_PASSWORD_FILE", pwfile.display().to_string())
+}
+
 impl AdminApi {
     /// `method /api/v1{path}` as `who`: the status and the body (JSON, or the text as a string).
     pub fn call(&self, who: Who, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
