@@ -242,3 +242,59 @@ fn two_nodes_deliver_each_event_once() {
     let attempts: u64 = log.iter().map(|d| d["attempts"].as_u64().unwrap()).sum();
     assert_eq!(attempts as usize, all.len(), "every attempt recorded once");
 }
+
+/// `berth admin webhooks`: create with a secret from stdin, list, disable,
+/// and read the delivery log, against a server delivering to a listener.
+#[test]
+fn the_cli_manages_policies_and_shows_deliveries() {
+    let mut a = start(true, 3);
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let hooks = Receiver::start(0);
+    let session = a.dir.path().join("cli").join("admin.json");
+    let cli = |args: &[&str], stdin: &str| {
+        let out = common::admin::berth_admin(&session, args, stdin);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    cli(&["login", &a.reg.server.url(), "-u", "admin"], &format!("{ADMIN_PW}\n"));
+    let created = cli(
+        &[
+            "--json",
+            "webhooks",
+            "create",
+            "team",
+            "ci",
+            &hooks.url("/hook"),
+            "--events",
+            "PUSH_ARTIFACT",
+            "--secret-stdin",
+        ],
+        "cli-secret\n",
+    );
+    // `--json` prints rows, here one.
+    let policy: Value = serde_json::from_str::<Value>(&created).unwrap_or_else(|e| panic!("{e}: {created}"))[0].clone();
+    let id = policy["id"].as_i64().unwrap();
+    assert_eq!(policy["targets"][0]["secret"], "********");
+    let list = cli(&["webhooks", "list", "team"], "");
+    assert!(list.contains("ci") && list.contains("PUSH_ARTIFACT") && list.contains(&hooks.url("/hook")), "{list}");
+
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    a.reg.push_image("team/app", "v1");
+    let got = hooks.wait_for(Duration::from_secs(15), |r| !accepted(r, "PUSH_ARTIFACT").is_empty());
+    let push = accepted(&got, "PUSH_ARTIFACT")[0];
+    assert_eq!(push.headers["x-berth-signature-256"], expected_signature("cli-secret", &push.body));
+    wait_log(&a, "team", id, |l| l.iter().any(|d| d["status"] == "delivered"));
+    let log = cli(&["webhooks", "deliveries", "team", &id.to_string()], "");
+    assert!(log.contains("PUSH_ARTIFACT") && log.contains("delivered"), "{log}");
+
+    // Disabled: the next push is not sent; the secret survived the round trip.
+    cli(&["webhooks", "disable", "team", &id.to_string()], "");
+    let shown = serde_json::from_str::<Value>(&cli(&["--json", "webhooks", "show", "team", &id.to_string()], ""))
+        .unwrap()[0]
+        .clone();
+    assert_eq!((shown["enabled"].as_bool(), shown["targets"][0]["secret"].as_str()), (Some(false), Some("********")));
+    a.reg.push_manifest("team/app", "v2", OCI_MANIFEST, &a.reg.get("/v2/team/app/manifests/v1").bytes().unwrap());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(accepted(&hooks.all(), "PUSH_ARTIFACT").len(), 1, "a disabled policy sends nothing");
+}

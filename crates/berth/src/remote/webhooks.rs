@@ -67,7 +67,7 @@ pub enum WebhooksCommand {
 }
 
 const POLICY_COLUMNS: &[Column] =
-    &[("ID", "id"), ("NAME", "name"), ("ENABLED", "enabled"), ("EVENTS", "events"), ("TARGETS", "targets")];
+    &[("ID", "id"), ("NAME", "name"), ("ENABLED", "enabled"), ("EVENTS", "events"), ("TARGETS", "addresses")];
 const DELIVERY_COLUMNS: &[Column] = &[
     ("ID", "id"),
     ("EVENT", "event_type"),
@@ -78,19 +78,28 @@ const DELIVERY_COLUMNS: &[Column] = &[
     ("LAST ERROR", "last_error"),
 ];
 
-/// A policy as one row: event types and target addresses joined.
+/// A policy as one table row: event types and target addresses joined
+/// (`--json` prints the policy as the API gave it).
 fn policy_row(p: &Value) -> Value {
     let join = |list: &Value, f: &dyn Fn(&Value) -> Option<String>| {
         list.as_array().map(|a| a.iter().filter_map(f).collect::<Vec<_>>().join(",")).unwrap_or_default()
     };
     let mut row = p.clone();
     row["events"] = json!(join(&p["event_types"], &|v| v.as_str().map(str::to_owned)));
-    row["targets"] = json!(join(&p["targets"], &|t| t["address"].as_str().map(str::to_owned)));
+    row["addresses"] = json!(join(&p["targets"], &|t| t["address"].as_str().map(str::to_owned)));
     row
 }
 
 fn items(v: &Value) -> Vec<Value> {
     v.as_array().or_else(|| v["items"].as_array()).cloned().unwrap_or_default()
+}
+
+fn show(out: &Output, policy: &Value) {
+    if out.json {
+        out.one(policy, POLICY_COLUMNS);
+    } else {
+        out.one(&policy_row(policy), POLICY_COLUMNS);
+    }
 }
 
 pub fn webhooks(api: &Api, out: &Output, c: WebhooksCommand) -> anyhow::Result<bool> {
@@ -99,11 +108,11 @@ pub fn webhooks(api: &Api, out: &Output, c: WebhooksCommand) -> anyhow::Result<b
     match c {
         WebhooksCommand::List { project } => {
             let v = api.call(Method::GET, &base(&project), None)?;
-            let rows: Vec<Value> = items(&v).iter().map(policy_row).collect();
+            let rows: Vec<Value> = if out.json { items(&v) } else { items(&v).iter().map(policy_row).collect() };
             out.list(&Value::Array(rows), POLICY_COLUMNS);
         }
         WebhooksCommand::Show { project, id } => {
-            out.one(&policy_row(&api.call(Method::GET, &format!("{}/{id}", base(&project)), None)?), POLICY_COLUMNS);
+            show(out, &api.call(Method::GET, &format!("{}/{id}", base(&project)), None)?);
         }
         WebhooksCommand::Create {
             project,
@@ -124,7 +133,7 @@ pub fn webhooks(api: &Api, out: &Output, c: WebhooksCommand) -> anyhow::Result<b
                 "targets": [{"type": "http", "address": address, "payload_format": format,
                              "auth_header": auth_header, "secret": secret, "skip_cert_verify": skip_cert_verify}],
             });
-            out.one(&policy_row(&api.call(Method::POST, &base(&project), Some(body))?), POLICY_COLUMNS);
+            show(out, &api.call(Method::POST, &base(&project), Some(body))?);
         }
         WebhooksCommand::Update { project, id, file } => {
             let mut text = String::new();
@@ -133,15 +142,19 @@ pub fn webhooks(api: &Api, out: &Output, c: WebhooksCommand) -> anyhow::Result<b
             } else {
                 text = std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?;
             }
-            let body: Value = serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))?;
-            let v = api.call(Method::PUT, &format!("{}/{id}", base(&project)), Some(writable(body)))?;
-            out.one(&policy_row(&v), POLICY_COLUMNS);
+            let mut body: Value = serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))?;
+            // `show --json` prints a list of one.
+            if let Value::Array(mut one) = body {
+                anyhow::ensure!(one.len() == 1, "{file}: expected one policy");
+                body = one.remove(0);
+            }
+            show(out, &api.call(Method::PUT, &format!("{}/{id}", base(&project)), Some(writable(body)))?);
         }
         WebhooksCommand::Enable { project, id } | WebhooksCommand::Disable { project, id } => {
             let path = format!("{}/{id}", base(&project));
             let mut policy = writable(api.call(Method::GET, &path, None)?);
             policy["enabled"] = json!(enable);
-            out.one(&policy_row(&api.call(Method::PUT, &path, Some(policy))?), POLICY_COLUMNS);
+            show(out, &api.call(Method::PUT, &path, Some(policy))?);
         }
         WebhooksCommand::Delete { project, id } => {
             api.call(Method::DELETE, &format!("{}/{id}", base(&project)), None)?;
@@ -178,7 +191,8 @@ mod tests {
             "targets": [{"address": "https://a.example/x"}, {"address": "https://b.example/y"}]});
         let row = policy_row(&p);
         assert_eq!(row["events"], "PUSH_ARTIFACT,QUOTA_EXCEED");
-        assert_eq!(row["targets"], "https://a.example/x,https://b.example/y");
+        assert_eq!(row["addresses"], "https://a.example/x,https://b.example/y");
+        assert_eq!(row["targets"], p["targets"], "the policy itself is not changed");
     }
 
     #[test]
