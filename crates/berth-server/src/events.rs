@@ -125,10 +125,62 @@ pub(crate) fn quota_exceeded(
         event_type: QUOTA_EXCEED,
         occur_at_ms: crate::state::now_ms(),
         operator: ctx.principal.name().unwrap_or_default().to_owned(),
+        project: berth_meta::project_of(repo.as_str()).to_owned(),
         repository: repo.to_string(),
         resources: vec![Resource { digest: digest.map(ToString::to_string), tag: None, resource_url: None }],
         custom: vec![("Details".into(), details.to_owned())],
         request_id: request.id,
+        retention: None,
+    });
+}
+
+/// Most removed artifacts a `TAG_RETENTION` payload lists (the run's
+/// record in the admin API has them all).
+const RETENTION_LISTED: usize = 1000;
+
+/// A retention run finished, for webhooks (Harbor's `TAG_RETENTION`):
+/// `operator` is the trigger, `MANUAL` or `SCHEDULE`, as Harbor sends it.
+pub fn retention_finished(
+    app: &crate::App,
+    project: &str,
+    report: &berth_jobs::retention::RetentionReport,
+    dry_run: bool,
+    operator: &str,
+) {
+    let Some(router) = &app.events.webhooks else { return };
+    let removed: Vec<serde_json::Value> = report
+        .decisions
+        .iter()
+        .filter(|d| !d.retained)
+        .take(RETENTION_LISTED)
+        .map(|d| {
+            let name_tag = match d.tags.as_slice() {
+                [] => format!("{}@{}", d.repository, d.digest),
+                tags => format!("{}:{}", d.repository, tags.join(",")),
+            };
+            let status = if dry_run { "DRY_RUN" } else { "SUCCESS" };
+            serde_json::json!({ "type": "image", "status": status, "name_tag": name_tag })
+        })
+        .collect();
+    let retention = serde_json::json!({
+        "total": report.retained + report.removed,
+        "retained": report.retained,
+        "project_name": project,
+        "retention_run_id": report.run_id,
+        "dry_run": dry_run,
+        "result": "SUCCESS",
+        "deleted_artifact": removed,
+    });
+    router.notify(Notice {
+        event_type: berth_events::webhook::payload::TAG_RETENTION,
+        occur_at_ms: crate::state::now_ms(),
+        operator: operator.to_owned(),
+        project: project.to_owned(),
+        repository: String::new(),
+        resources: Vec::new(),
+        custom: Vec::new(),
+        request_id: String::new(),
+        retention: Some(retention),
     });
 }
 

@@ -124,10 +124,13 @@ pub fn spawn_scheduler(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                         }
                         let opts = RetentionOptions { invalidate: Some(invalidate.clone()), ..Default::default() };
                         match run_due(&*app.meta, &clock, &stored.project, due, &opts).await {
-                            Ok(Some(r)) => tracing::info!(
-                                project = %stored.project, run = r.run_id, retained = r.retained,
-                                removed = r.removed, "tag retention ran"
-                            ),
+                            Ok(Some(r)) => {
+                                tracing::info!(
+                                    project = %stored.project, run = r.run_id, retained = r.retained,
+                                    removed = r.removed, "tag retention ran"
+                                );
+                                berth_server::events::retention_finished(&app, &stored.project, &r, false, "SCHEDULE");
+                            }
                             Ok(None) => {}
                             Err(e) => tracing::warn!(project = %stored.project, error = %e, "tag retention failed"),
                         }

@@ -298,3 +298,39 @@ fn the_cli_manages_policies_and_shows_deliveries() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(accepted(&hooks.all(), "PUSH_ARTIFACT").len(), 1, "a disabled policy sends nothing");
 }
+
+/// A retention run through the API is announced as Harbor's `TAG_RETENTION`
+/// with what it removed (here a dry run: what it would remove).
+#[test]
+fn a_retention_run_is_announced() {
+    let mut a = start(true, 3);
+    a.ok(ADMIN, Method::POST, "/projects", Some(json!({"name": "team"})));
+    let hooks = Receiver::start(0);
+    let body = json!({"name": "retention", "event_types": ["TAG_RETENTION"],
+                      "targets": [{"type": "http", "address": hooks.url("/hook")}]});
+    a.ok(ADMIN, Method::POST, "/projects/team/webhook/policies", Some(body));
+    a.push_as(("admin", ADMIN_PW), "team/app");
+    a.reg.push_image("team/app", "old");
+    std::thread::sleep(Duration::from_millis(20));
+    a.reg.push_image("team/app", "new");
+    // Harbor's policy JSON: keep the most recently pushed artifact.
+    let policy = json!({"algorithm": "or", "rules": [{"disabled": false, "action": "retain", "template": "latestPushedK",
+        "params": {"latestPushedK": 1},
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}}});
+    a.ok(ADMIN, Method::PUT, "/projects/team/retention", Some(policy));
+    let run = a.ok(ADMIN, Method::POST, "/projects/team/retention/runs", Some(json!({"dry_run": true})));
+    let got = hooks.wait_for(Duration::from_secs(15), |r| !accepted(r, "TAG_RETENTION").is_empty());
+    let v = accepted(&got, "TAG_RETENTION")[0].json();
+    assert_eq!(v["type"], "TAG_RETENTION");
+    assert_eq!(v["operator"], "MANUAL");
+    let r = &v["event_data"]["retention"];
+    assert_eq!((r["total"].as_u64(), r["retained"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(r["project_name"], "team");
+    assert_eq!(r["retention_run_id"], run["id"]);
+    assert_eq!(r["dry_run"], true);
+    let deleted = r["deleted_artifact"].as_array().unwrap();
+    assert_eq!(deleted.len(), 1, "{r}");
+    assert!(deleted[0]["name_tag"].as_str().unwrap().ends_with(":old"), "{r}");
+}

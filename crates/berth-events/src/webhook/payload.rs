@@ -8,7 +8,8 @@ pub const PUSH_ARTIFACT: &str = "PUSH_ARTIFACT";
 pub const PULL_ARTIFACT: &str = "PULL_ARTIFACT";
 pub const DELETE_ARTIFACT: &str = "DELETE_ARTIFACT";
 pub const QUOTA_EXCEED: &str = "QUOTA_EXCEED";
-pub const EVENT_TYPES: &[&str] = &[PUSH_ARTIFACT, PULL_ARTIFACT, DELETE_ARTIFACT, QUOTA_EXCEED];
+pub const TAG_RETENTION: &str = "TAG_RETENTION";
+pub const EVENT_TYPES: &[&str] = &[PUSH_ARTIFACT, PULL_ARTIFACT, DELETE_ARTIFACT, QUOTA_EXCEED, TAG_RETENTION];
 
 pub const DEFAULT_FORMAT: &str = "Default";
 pub const CLOUD_EVENTS_FORMAT: &str = "CloudEvents";
@@ -21,6 +22,7 @@ fn cloud_event_type(event_type: &str) -> String {
         PULL_ARTIFACT => "harbor.artifact.pulled".into(),
         DELETE_ARTIFACT => "harbor.artifact.deleted".into(),
         QUOTA_EXCEED => "harbor.quota.exceeded".into(),
+        TAG_RETENTION => "harbor.tag_retention.finished".into(),
         other => format!("berth.{}", other.to_ascii_lowercase()),
     }
 }
@@ -50,23 +52,29 @@ pub struct Notice {
     pub occur_at_ms: i64,
     /// The account that caused it (`""` when anonymous, as Harbor).
     pub operator: String,
-    /// The full repository name, `namespace/name…`.
+    /// The project whose policies hear of it.
+    pub project: String,
+    /// The full repository name, `namespace/name…` (empty for project-wide events).
     pub repository: String,
     pub resources: Vec<Resource>,
     /// `custom_attributes` (quota details).
     pub custom: Vec<(String, String)>,
     /// The request that caused it, for CloudEvents' `requestid`.
     pub request_id: String,
+    /// A retention run's `event_data.retention` (then there are no resources).
+    pub retention: Option<Value>,
 }
 
 impl Notice {
-    /// The project: the repository's first component.
     pub fn project(&self) -> &str {
-        berth_meta::project_of(&self.repository)
+        &self.project
     }
 
-    /// Harbor's `event_data`: the resources and the repository.
+    /// Harbor's `event_data`: the resources and the repository, or a retention run.
     fn data(&self, public: bool) -> Value {
+        if let Some(r) = &self.retention {
+            return json!({ "retention": r });
+        }
         let (namespace, name) = self.repository.split_once('/').unwrap_or(("library", &self.repository));
         let resources: Vec<Value> = self
             .resources
@@ -151,10 +159,12 @@ pub fn notice_of(event: &crate::Event) -> Option<Notice> {
         event_type,
         occur_at_ms: event.time_ms,
         operator: event.actor.clone().unwrap_or_default(),
+        project: berth_meta::project_of(&t.repository).to_owned(),
         repository: t.repository.clone(),
         resources: vec![Resource { digest: t.digest.clone(), tag: t.tag.clone(), resource_url }],
         custom: Vec::new(),
         request_id: event.request.id.clone(),
+        retention: None,
     })
 }
 
@@ -167,6 +177,7 @@ mod tests {
             event_type: PUSH_ARTIFACT,
             occur_at_ms: 1_586_922_308_123,
             operator: "admin".into(),
+            project: "test-webhook".into(),
             repository: "test-webhook/debian".into(),
             resources: vec![Resource {
                 digest: Some("sha256:8a9e".into()),
@@ -175,6 +186,7 @@ mod tests {
             }],
             custom: Vec::new(),
             request_id: "req-1".into(),
+            retention: None,
         }
     }
 
@@ -194,6 +206,26 @@ mod tests {
             }
         });
         assert_eq!(v, want);
+    }
+
+    #[test]
+    fn a_retention_run_carries_its_summary() {
+        let n = Notice {
+            event_type: TAG_RETENTION,
+            project: "harbor".into(),
+            repository: String::new(),
+            resources: Vec::new(),
+            retention: Some(json!({"total": 1, "retained": 0, "project_name": "harbor"})),
+            ..push()
+        };
+        let v: Value =
+            serde_json::from_str(&n.payload(DEFAULT_FORMAT, false, "/projects/harbor/webhook/policies/2")).unwrap();
+        assert_eq!(v["type"], "TAG_RETENTION");
+        assert_eq!(v["event_data"], json!({"retention": {"total": 1, "retained": 0, "project_name": "harbor"}}));
+        let c: Value =
+            serde_json::from_str(&n.payload(CLOUD_EVENTS_FORMAT, false, "/projects/harbor/webhook/policies/2"))
+                .unwrap();
+        assert_eq!(c["type"], "harbor.tag_retention.finished");
     }
 
     #[test]

@@ -223,6 +223,7 @@ async fn start_run(
         ..RetentionOptions::default()
     };
     let report = run(&*app.meta, &SystemClock, &name, &opts).await.map_err(|e| run_error(&name, e))?;
+    crate::events::retention_finished(&app, &name, &report, req.dry_run, "MANUAL");
     Ok((StatusCode::CREATED, Json(summary(&report, req.dry_run))).into_response())
 }
 

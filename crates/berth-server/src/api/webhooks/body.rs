@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 /// Shown instead of a stored secret or auth header.
 pub const MASK: &str = "********";
 /// Harbor's event types that Berth raises.
-pub const EVENT_TYPES: [&str; 4] = ["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED"];
+pub const EVENT_TYPES: &[&str] = berth_events::webhook::EVENT_TYPES;
 const PAYLOAD_FORMATS: [&str; 2] = ["Default", "CloudEvents"];
 const MAX_NAME: usize = 128;
 const MAX_TARGETS: usize = 10;
@@ -66,7 +66,7 @@ pub struct PolicyBody {
     /// Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// `PUSH_ARTIFACT`, `PULL_ARTIFACT`, `DELETE_ARTIFACT`, `QUOTA_EXCEED`.
+    /// `PUSH_ARTIFACT`, `PULL_ARTIFACT`, `DELETE_ARTIFACT`, `QUOTA_EXCEED`, `TAG_RETENTION`.
     pub event_types: Vec<String>,
     /// 1–10 targets.
     pub targets: Vec<TargetBody>,
