@@ -51,6 +51,24 @@ pub struct WebhookPolicy {
     pub updated_ms: i64,
 }
 
+impl NewWebhookPolicy {
+    /// The policy as just stored under `id` at `now_ms`.
+    pub(crate) fn stored(self, id: i64, now_ms: i64) -> WebhookPolicy {
+        WebhookPolicy {
+            id,
+            project: self.project,
+            name: self.name,
+            description: self.description,
+            enabled: self.enabled,
+            event_types: self.event_types,
+            targets: self.targets,
+            creator: self.creator,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        }
+    }
+}
+
 /// One payload to send to one target of a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWebhookDelivery {

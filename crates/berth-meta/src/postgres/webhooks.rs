@@ -106,18 +106,7 @@ impl WebhookStore for PostgresStore {
                 return Err(MetaError::Conflict(format!("webhook policy {} in {}", p.name, p.project)).into());
             };
             tx.commit().await?;
-            Ok(WebhookPolicy {
-                id: row.get(0),
-                project: p.project.clone(),
-                name: p.name.clone(),
-                description: p.description.clone(),
-                enabled: p.enabled,
-                event_types: p.event_types.clone(),
-                targets: p.targets.clone(),
-                creator: p.creator.clone(),
-                created_ms: now_ms,
-                updated_ms: now_ms,
-            })
+            Ok(p.clone().stored(row.get(0), now_ms))
         })
         .await
     }

@@ -120,18 +120,7 @@ impl WebhookStore for SqliteStore {
                     )
                     .optional()?
                     .ok_or_else(|| MetaError::Conflict(format!("webhook policy {} in {}", p.name, p.project)))?;
-                Ok(WebhookPolicy {
-                    id,
-                    project: p.project,
-                    name: p.name,
-                    description: p.description,
-                    enabled: p.enabled,
-                    event_types: p.event_types,
-                    targets: p.targets,
-                    creator: p.creator,
-                    created_ms: now_ms,
-                    updated_ms: now_ms,
-                })
+                Ok(p.stored(id, now_ms))
             })
             .await
     }
